@@ -1,0 +1,180 @@
+//! Start-up and the running application: the state every handler shares, the HTTP server and
+//! the background workers, all under one shutdown token.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, DatabaseConfig};
+use crate::http::auth::RateLimiters;
+use crate::secrets::{Cipher, Secret, encode_master_key, generate_api_key, parse_master_key, random_bytes};
+use crate::store::Store;
+
+/// Shared by every handler and worker; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub cipher: Cipher,
+    pub rate_limits: Arc<RateLimiters>,
+    pub metrics: PrometheusHandle,
+    /// Cancelled when the process is shutting down.
+    pub shutdown: CancellationToken,
+    /// Background tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+}
+
+/// A built application: database open and migrated, listener bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    bootstrap_key: Option<Secret<String>>,
+}
+
+impl Application {
+    /// Open the store, migrate, load the master key, issue the first admin key on a fresh
+    /// database, and bind the listener (port 0 picks a free port, for tests).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        install_tls_provider();
+        let store = Store::connect(&config.database, config.sqlite_synchronous)
+            .await
+            .with_context(|| format!("cannot open the {} database", config.database.backend_name()))?;
+        store.migrate().await.context("database migration failed")?;
+        let master_key = load_master_key(&config)?;
+        let bootstrap_key = issue_bootstrap_key(&store).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = AppState {
+            store,
+            rate_limits: RateLimiters::new(&config.rate_limits),
+            cipher: Cipher::new(&master_key),
+            metrics: crate::telemetry::metrics_handle(),
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        Ok(Application {
+            listener,
+            state,
+            bootstrap_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.config.listen)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The admin key created on a fresh database; `None` on every later start.
+    pub fn take_bootstrap_key(&mut self) -> Option<Secret<String>> {
+        self.bootstrap_key.take()
+    }
+
+    /// Serve until `shutdown` is cancelled: stop accepting, finish in-flight requests, stop the
+    /// workers, close the database.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Application { listener, state, .. } = self;
+        spawn_maintenance(&state);
+        let app = crate::http::router(state.clone());
+        let token = state.shutdown.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            token.cancel();
+        });
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .context("HTTP server failed")?;
+        state.shutdown.cancel();
+        state.tasks.close();
+        state.tasks.wait().await;
+        state.store.close().await;
+        Ok(())
+    }
+}
+
+/// rustls needs one process-wide crypto provider; hookline uses ring everywhere.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Periodic housekeeping that needs no database coordination.
+fn spawn_maintenance(state: &AppState) {
+    let limits = state.rate_limits.clone();
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => limits.shrink(),
+            }
+        }
+    });
+}
+
+async fn issue_bootstrap_key(store: &Store) -> anyhow::Result<Option<Secret<String>>> {
+    let key = generate_api_key();
+    let issued = store.bootstrap_admin_key(&key.hash, &key.display_prefix).await?;
+    Ok(issued.then_some(key.plaintext))
+}
+
+/// The key that encrypts stored secrets. Configured, or on SQLite generated once into the data
+/// dir (mode 0600). PostgreSQL nodes must all share one key, so there it must be configured.
+fn load_master_key(config: &Config) -> anyhow::Result<Secret<[u8; 32]>> {
+    if let Some(key) = &config.master_key {
+        return Ok(key.clone());
+    }
+    match &config.database {
+        DatabaseConfig::Postgres { .. } => anyhow::bail!(
+            "invalid setting `master_key`: HOOKLINE_MASTER_KEY is required with PostgreSQL (every node must use the same key); \
+             generate one with `hookline master-key`"
+        ),
+        DatabaseConfig::Sqlite { .. } => read_or_create_key_file(&config.data_dir.join("master.key")),
+    }
+}
+
+fn read_or_create_key_file(path: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_master_key(&text)
+            .map(Secret::new)
+            .map_err(|e| anyhow::anyhow!("invalid master key file {}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let key: [u8; 32] = random_bytes();
+            write_private(path, &encode_master_key(&key))?;
+            Ok(Secret::new(key))
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}

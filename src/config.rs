@@ -1,0 +1,544 @@
+//! One typed, validated configuration, loaded in layers:
+//! defaults → optional TOML file (`--config`) → `HOOKLINE_*` environment → command-line flags.
+//!
+//! Every setting is declared once in [`SETTINGS`] with its file key, its environment name and
+//! its help text. Each layer only supplies raw strings; [`Config::resolve`] parses them once and
+//! names the setting *and where the bad value came from* when it fails, so an operator never has
+//! to guess which of three places to fix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::secrets::Secret;
+
+/// A setting hookline understands.
+pub struct Setting {
+    /// Key in the TOML file (dotted for tables, e.g. `rate_limits.media_per_minute`).
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// The catalogue of settings; the README's configuration reference mirrors it.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "listen",
+        env: "HOOKLINE_LISTEN",
+        default: Some("127.0.0.1:8080"),
+        help: "address the HTTP server binds",
+    },
+    Setting {
+        key: "data_dir",
+        env: "HOOKLINE_DATA_DIR",
+        default: Some("./hookline-data"),
+        help: "where the SQLite database, the generated master key and local media live",
+    },
+    Setting {
+        key: "database_url",
+        env: "HOOKLINE_DATABASE_URL",
+        default: None,
+        help: "postgres://… for PostgreSQL (several nodes), sqlite://path for a specific SQLite file; default: SQLite in data_dir (DATABASE_URL is read too)",
+    },
+    Setting {
+        key: "public_url",
+        env: "HOOKLINE_PUBLIC_URL",
+        default: None,
+        help: "externally reachable base URL (https://…); platform webhooks are registered under it",
+    },
+    Setting {
+        key: "master_key",
+        env: "HOOKLINE_MASTER_KEY",
+        default: None,
+        help: "base64 of 32 bytes; encrypts stored secrets. SQLite: generated into data_dir on first start if absent. PostgreSQL: required, the same on every node",
+    },
+    Setting {
+        key: "log_level",
+        env: "HOOKLINE_LOG_LEVEL",
+        default: Some("info"),
+        help: "tracing filter, e.g. info or hookline=debug,info",
+    },
+    Setting {
+        key: "log_format",
+        env: "HOOKLINE_LOG_FORMAT",
+        default: Some("text"),
+        help: "text or json",
+    },
+    Setting {
+        key: "max_body_bytes",
+        env: "HOOKLINE_MAX_BODY_BYTES",
+        default: Some("1048576"),
+        help: "largest accepted JSON request body, in bytes (413 above it)",
+    },
+    Setting {
+        key: "request_timeout_secs",
+        env: "HOOKLINE_REQUEST_TIMEOUT_SECS",
+        default: Some("30"),
+        help: "a request still running after this many seconds is answered 503",
+    },
+    Setting {
+        key: "sqlite_synchronous",
+        env: "HOOKLINE_SQLITE_SYNCHRONOUS",
+        default: Some("full"),
+        help: "full (every commit survives power loss) or normal (WAL: survives a process crash, the last commits may be lost on power loss)",
+    },
+    Setting {
+        key: "rate_limits.bot_management_per_minute",
+        env: "HOOKLINE_RATE_LIMIT_BOT_MANAGEMENT",
+        default: Some("100"),
+        help: "management API requests per minute per API key (0 = unlimited)",
+    },
+    Setting {
+        key: "rate_limits.webhooks_per_minute",
+        env: "HOOKLINE_RATE_LIMIT_WEBHOOKS",
+        default: Some("1000"),
+        help: "webhook requests per minute per API key or bot (0 = unlimited)",
+    },
+    Setting {
+        key: "rate_limits.media_per_minute",
+        env: "HOOKLINE_RATE_LIMIT_MEDIA",
+        default: Some("50"),
+        help: "media API requests per minute per API key (0 = unlimited)",
+    },
+    Setting {
+        key: "delivery_allowed_networks",
+        env: "HOOKLINE_DELIVERY_ALLOWED_NETWORKS",
+        default: Some(""),
+        help: "comma-separated CIDRs that outbound webhooks may reach although private or loopback",
+    },
+];
+
+/// Where a raw value came from; used in error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(&'static str),
+    Flag(&'static str),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => write!(f, "the default"),
+            Source::File(p) => write!(f, "config file {}", p.display()),
+            Source::Env(name) => write!(f, "environment variable {name}"),
+            Source::Flag(name) => write!(f, "flag --{name}"),
+        }
+    }
+}
+
+/// Raw values by setting key, each remembering its source. Later layers overwrite earlier ones.
+#[derive(Default, Debug)]
+pub struct Layers {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{key}` (from {source_desc}): {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub source_desc: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, source: &Source, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.to_string(),
+            source_desc: source.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Layers {
+    /// Defaults only.
+    pub fn defaults() -> Self {
+        let mut layers = Layers::default();
+        for s in SETTINGS {
+            if let Some(d) = s.default {
+                layers.values.insert(s.key, (d.to_string(), Source::Default));
+            }
+        }
+        layers
+    }
+
+    /// Read a TOML file. Unknown keys are errors: a typo must not silently keep a default.
+    pub fn file(mut self, path: &std::path::Path) -> Result<Self, ConfigError> {
+        let source = Source::File(path.to_path_buf());
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("config", &source, format!("cannot read: {e}")))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new("config", &source, e.message().to_string()))?;
+        let mut flat = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut flat);
+        for (key, value) in flat {
+            let setting = SETTINGS
+                .iter()
+                .find(|s| s.key == key)
+                .ok_or_else(|| ConfigError::new(&key, &source, "unknown setting"))?;
+            self.values.insert(setting.key, (value, source.clone()));
+        }
+        Ok(self)
+    }
+
+    /// Overlay `HOOKLINE_*` variables (and `DATABASE_URL` below `HOOKLINE_DATABASE_URL`).
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        if let Some(url) = lookup("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.values.insert("database_url", (url, Source::Env("DATABASE_URL")));
+        }
+        for s in SETTINGS {
+            if let Some(v) = lookup(s.env) {
+                self.values.insert(s.key, (v, Source::Env(s.env)));
+            }
+        }
+        self
+    }
+
+    /// Overlay one command-line flag (highest precedence).
+    pub fn flag(mut self, key: &'static str, value: Option<String>) -> Self {
+        if let Some(v) = value {
+            let name = SETTINGS.iter().find(|s| s.key == key).map(|s| s.key).unwrap_or(key);
+            self.values.insert(name, (v, Source::Flag(name)));
+        }
+        self
+    }
+
+    fn get(&self, key: &str) -> Option<&(String, Source)> {
+        self.values.get(key).filter(|(v, _)| !v.is_empty())
+    }
+
+    fn parse<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((raw, source)) => parse(raw.trim())
+                .map(Some)
+                .map_err(|reason| ConfigError::new(key, source, reason)),
+        }
+    }
+
+    fn required<T>(&self, key: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        self.parse(key, parse)?
+            .ok_or_else(|| ConfigError::new(key, &Source::Default, "a value is required"))
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        toml::Value::Array(items) => {
+            let joined: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.push((prefix.to_string(), joined.join(",")));
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How hard SQLite syncs to disk on commit (see docs/durability in the README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+/// Requests per minute by route category (0 = unlimited).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    pub bot_management_per_minute: u32,
+    pub webhooks_per_minute: u32,
+    pub media_per_minute: u32,
+}
+
+/// Which database hookline runs on.
+#[derive(Clone, Debug)]
+pub enum DatabaseConfig {
+    Sqlite { path: PathBuf },
+    Postgres { url: Secret<String> },
+}
+
+impl DatabaseConfig {
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Sqlite { .. } => "sqlite",
+            DatabaseConfig::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// The resolved configuration. `Debug` never prints a secret.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub public_url: Option<String>,
+    pub master_key: Option<Secret<[u8; 32]>>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub sqlite_synchronous: SqliteSync,
+    pub rate_limits: RateLimits,
+    pub delivery_allowed_networks: Vec<IpNet>,
+}
+
+impl Config {
+    /// Parse and validate the merged layers.
+    pub fn resolve(layers: &Layers) -> Result<Config, ConfigError> {
+        let data_dir: PathBuf = layers.required("data_dir", |s| Ok(PathBuf::from(s)))?;
+        let database = match layers.parse("database_url", parse_database_url)? {
+            Some(db) => db,
+            None => DatabaseConfig::Sqlite {
+                path: data_dir.join("hookline.db"),
+            },
+        };
+        Ok(Config {
+            listen: layers.required("listen", |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|e| format!("expected HOST:PORT such as 127.0.0.1:8080 ({e})"))
+            })?,
+            data_dir,
+            database,
+            public_url: layers.parse("public_url", parse_public_url)?,
+            master_key: layers.parse("master_key", |s| crate::secrets::parse_master_key(s).map(Secret::new))?,
+            log_level: layers.required("log_level", |s| {
+                tracing_subscriber::EnvFilter::try_new(s)
+                    .map(|_| s.to_string())
+                    .map_err(|e| e.to_string())
+            })?,
+            log_format: layers.required("log_format", |s| match s {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected `text` or `json`".into()),
+            })?,
+            max_body_bytes: layers.required("max_body_bytes", |s| {
+                parse_positive::<usize>(s).and_then(|n| {
+                    if n < 1024 {
+                        Err("must be at least 1024".into())
+                    } else {
+                        Ok(n)
+                    }
+                })
+            })?,
+            request_timeout: layers
+                .required("request_timeout_secs", parse_positive::<u64>)
+                .map(Duration::from_secs)?,
+            sqlite_synchronous: layers.required("sqlite_synchronous", |s| match s.to_ascii_lowercase().as_str() {
+                "full" => Ok(SqliteSync::Full),
+                "normal" => Ok(SqliteSync::Normal),
+                _ => Err("expected `full` or `normal`".into()),
+            })?,
+            rate_limits: RateLimits {
+                bot_management_per_minute: layers.required("rate_limits.bot_management_per_minute", parse_u32)?,
+                webhooks_per_minute: layers.required("rate_limits.webhooks_per_minute", parse_u32)?,
+                media_per_minute: layers.required("rate_limits.media_per_minute", parse_u32)?,
+            },
+            delivery_allowed_networks: layers
+                .parse("delivery_allowed_networks", parse_networks)?
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Defaults with everything under `data_dir`; the starting point for tests and tools.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        let dir: PathBuf = data_dir.into();
+        let layers = Layers::defaults().flag("data_dir", Some(dir.to_string_lossy().into_owned()));
+        // The defaults are valid by construction; a failure here is a bug in SETTINGS.
+        Config::resolve(&layers).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
+    }
+}
+
+fn parse_positive<T: std::str::FromStr + PartialEq + Default>(s: &str) -> Result<T, String> {
+    let n = s
+        .parse::<T>()
+        .map_err(|_| "expected a positive whole number".to_string())?;
+    if n == T::default() {
+        Err("must be greater than 0".into())
+    } else {
+        Ok(n)
+    }
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    s.parse::<u32>()
+        .map_err(|_| "expected a whole number (0 = unlimited)".to_string())
+}
+
+fn parse_database_url(s: &str) -> Result<DatabaseConfig, String> {
+    if let Some(rest) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err("sqlite:// needs a file path, e.g. sqlite://./hookline.db".into());
+        }
+        return Ok(DatabaseConfig::Sqlite {
+            path: PathBuf::from(path),
+        });
+    }
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return Ok(DatabaseConfig::Postgres {
+            url: Secret::new(s.to_string()),
+        });
+    }
+    Err("expected a postgres://… or sqlite://… URL".into())
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let trimmed = s.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or("expected an absolute http:// or https:// URL")?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err("expected an absolute URL with a host".into());
+    }
+    Ok(trimmed.to_string())
+}
+
+fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("`{p}` is not a CIDR such as 127.0.0.0/8"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_zero_config() {
+        let c = Config::resolve(&Layers::defaults()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert!(matches!(c.database, DatabaseConfig::Sqlite { ref path } if path.ends_with("hookline.db")));
+        assert_eq!(c.rate_limits.media_per_minute, 50);
+        assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookline.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1000\"\nlog_format = \"json\"\n[rate_limits]\nmedia_per_minute = 7\n",
+        )
+        .unwrap();
+        let layers = Layers::defaults()
+            .file(&file)
+            .unwrap()
+            .env(env_of(&[("HOOKLINE_LISTEN", "127.0.0.1:2000")]))
+            .flag("log_level", Some("debug".into()));
+        let c = Config::resolve(&layers).unwrap();
+        assert_eq!(c.listen.port(), 2000, "env beats file");
+        assert_eq!(c.log_format, LogFormat::Json, "file beats default");
+        assert_eq!(c.rate_limits.media_per_minute, 7);
+        assert_eq!(c.log_level, "debug");
+        let layers = Layers::defaults()
+            .env(env_of(&[("HOOKLINE_LISTEN", "127.0.0.1:2000")]))
+            .flag("listen", Some("127.0.0.1:3000".into()));
+        assert_eq!(Config::resolve(&layers).unwrap().listen.port(), 3000, "flag beats env");
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting_and_source() {
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_LISTEN", "nope")]));
+        let err = Config::resolve(&layers).unwrap_err().to_string();
+        assert!(err.contains("`listen`") && err.contains("HOOKLINE_LISTEN"), "{err}");
+
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_LOG_FORMAT", "xml")]));
+        assert!(Config::resolve(&layers).unwrap_err().to_string().contains("log_format"));
+
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_DATABASE_URL", "mysql://x")]));
+        assert!(
+            Config::resolve(&layers)
+                .unwrap_err()
+                .to_string()
+                .contains("database_url")
+        );
+
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_MASTER_KEY", "short")]));
+        let err = Config::resolve(&layers).unwrap_err().to_string();
+        assert!(
+            err.contains("master_key") && !err.contains("short"),
+            "never echo a secret: {err}"
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Layers::defaults().file(&file).unwrap_err().to_string();
+        assert!(err.contains("lisen") && err.contains("unknown"), "{err}");
+    }
+
+    #[test]
+    fn database_url_selects_backend_and_database_url_alias_works() {
+        let layers = Layers::defaults().env(env_of(&[("DATABASE_URL", "postgres://u@h/db")]));
+        assert_eq!(Config::resolve(&layers).unwrap().database.backend_name(), "postgres");
+        let layers = Layers::defaults().env(env_of(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("HOOKLINE_DATABASE_URL", "sqlite://x.db"),
+        ]));
+        assert!(
+            matches!(Config::resolve(&layers).unwrap().database, DatabaseConfig::Sqlite { ref path } if path == &PathBuf::from("x.db"))
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+        let layers = Layers::defaults().env(env_of(&[
+            ("HOOKLINE_MASTER_KEY", &key),
+            ("HOOKLINE_DATABASE_URL", "postgres://user:hunter2@h/db"),
+        ]));
+        let dbg = format!("{:?}", Config::resolve(&layers).unwrap());
+        assert!(!dbg.contains("hunter2") && !dbg.contains(&key), "{dbg}");
+    }
+
+    #[test]
+    fn networks_parse_cidrs_and_plain_addresses() {
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8, ::1")]));
+        assert_eq!(Config::resolve(&layers).unwrap().delivery_allowed_networks.len(), 2);
+    }
+}

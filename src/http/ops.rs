@@ -1,0 +1,51 @@
+//! Operations: liveness, readiness, Prometheus metrics. (`/openapi.json` and `/docs` are
+//! assembled in `http::router`, because they describe every other route.)
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Alive: the process answers HTTP.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "success": true, "data": { "status": "ok" } }))
+}
+
+/// Ready: the database answers and every migration is applied.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable or not migrated")))]
+async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    if state.store.ready().await {
+        Ok(axum::Json(
+            json!({ "success": true, "data": { "status": "ready", "backend": state.store.backend_name() } }),
+        ))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "database unreachable or migrations pending",
+        ))
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+}

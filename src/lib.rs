@@ -1,0 +1,20 @@
+//! hookline: a webhook platform in one binary.
+//!
+//! Two flows share one store (see `docs/architecture.md`):
+//! - **inbound**: platform webhooks (Telegram, WhatsApp) → durable inbox → per-chat runner →
+//!   the pure scenario engine → replies through a durable outbox;
+//! - **outbound**: events (from the bots or published through the API) → deliveries committed in
+//!   the same transaction → leased delivery workers → customers' endpoints, signed.
+//!
+//! Modules, outermost first: [`cli`] and [`app`] start things; [`http`] is the REST shell;
+//! [`store`] is everything durable; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+
+pub mod secrets;
+pub mod store;
+pub mod telemetry;

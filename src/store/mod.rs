@@ -1,0 +1,213 @@
+//! The store: everything durable lives here, on SQLite (embedded default) or PostgreSQL
+//! (several nodes).
+//!
+//! One [`Store`] type with two backends behind it. Queries are written once in the SQL both
+//! engines share (`$1` placeholders, `RETURNING`, `ON CONFLICT`), and [`on_db!`] runs the same
+//! statement on whichever pool is configured, type-checked separately for each driver. Where the
+//! engines differ for a reason (claiming work with `FOR UPDATE SKIP LOCKED`, batching commits on
+//! SQLite), the code matches on the backend and says why. Each backend has its own migrations
+//! folder under `migrations/`, embedded in the binary.
+//!
+//! Conventions shared by every table: ids are UUIDv7 (time-ordered, so they double as paging
+//! cursors), timestamps are Unix milliseconds in `BIGINT` columns, JSON documents are `JSONB` on
+//! PostgreSQL and `TEXT` on SQLite (both bound as `sqlx::types::Json`).
+//!
+//! A body given to `on_db!` must evaluate to the same type on both backends (map a query result
+//! to `rows_affected()`, decode rows into shared structs).
+//!
+//! SQLite runs in WAL mode with one writer connection (SQLite allows one writer at a time;
+//! queueing writers in-process avoids `SQLITE_BUSY`) and a small pool of readers.
+
+mod accounts;
+mod migrations;
+
+pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::config::{DatabaseConfig, SqliteSync};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Turn a unique-constraint violation into a `Conflict` with a readable message.
+pub(crate) fn conflict_on_unique(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.to_string()),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$pool` bound to the backend's pool: `read` or `write` picks the SQLite
+/// pool (PostgreSQL has one pool for both). The body is compiled once per driver.
+macro_rules! on_db {
+    ($db:expr, read $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+    ($db:expr, write $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// The store handle: cheap to clone, shared by the HTTP handlers and the workers.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Open the database (creating the SQLite file and its folder if needed). Does not migrate.
+    pub async fn connect(config: &DatabaseConfig, sync: SqliteSync) -> StoreResult<Store> {
+        match config {
+            DatabaseConfig::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a commit is on disk before we acknowledge it, even across power loss.
+                    // NORMAL: in WAL mode a commit survives a process crash but the last few may
+                    // be lost if the machine loses power. See the README's durability section.
+                    .synchronous(match sync {
+                        SqliteSync::Full => SqliteSynchronous::Full,
+                        SqliteSync::Normal => SqliteSynchronous::Normal,
+                    })
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+                    .pragma("temp_store", "memory")
+                    .pragma("cache_size", "-16000");
+                let write = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.clone())
+                    .await?;
+                let read = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Ok(Store {
+                    db: Db::Sqlite { read, write },
+                })
+            }
+            DatabaseConfig::Postgres { url } => {
+                let options = PgConnectOptions::from_str(url.expose())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                Ok(Store { db: Db::Postgres(pool) })
+            }
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Apply pending migrations. On PostgreSQL the migrator holds an advisory lock, so several
+    /// nodes starting together migrate once and the others wait.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.db {
+            Db::Sqlite { write, .. } => migrations::sqlite().run(write).await?,
+            Db::Postgres(pool) => migrations::postgres().run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// True when the database answers and every embedded migration is applied.
+    pub async fn ready(&self) -> bool {
+        let applied: Result<i64, sqlx::Error> = on_db!(&self.db, read pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(pool).await
+        });
+        let expected = match self.db {
+            Db::Sqlite { .. } => migrations::sqlite().iter().count(),
+            Db::Postgres(_) => migrations::postgres().iter().count(),
+        };
+        matches!(applied, Ok(n) if n as usize >= expected)
+    }
+
+    /// Close the pools, flushing SQLite's WAL.
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's time unit.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// RFC 3339 UTC rendering of a stored millisecond timestamp, for API responses.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Paging: at most `limit` rows after the `after` cursor (an id), oldest first.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub limit: u32,
+    pub after: Option<uuid::Uuid>,
+}
+
+impl Page {
+    /// SQLite and PostgreSQL both compare UUIDs bytewise, and UUIDv7 bytes sort by time, so
+    /// `id > after` is "created after". A nil UUID means "from the start".
+    pub fn after_or_nil(&self) -> uuid::Uuid {
+        self.after.unwrap_or(uuid::Uuid::nil())
+    }
+    /// One extra row tells the caller whether there is a next page.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}

@@ -1,0 +1,13 @@
+//! Black-box API tests: a real hookline server on port 0 per test, with a fresh database.
+//!
+//! Tests declared with `both_backends!` run on SQLite always, and on PostgreSQL when
+//! `HOOKLINE_TEST_DATABASE_URL` is set (each test in its own schema). Without it the PostgreSQL
+//! variants report themselves as skipped on stderr; with `HOOKLINE_REQUIRE_POSTGRES=1` (set by
+//! `.ci/run`) a missing database fails them instead.
+
+mod helpers;
+
+mod accounts;
+mod bad_input;
+mod ops;
+mod process;

@@ -1,0 +1,136 @@
+//! Health, readiness, metrics, OpenAPI and the offline docs page.
+
+use reqwest::StatusCode;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(health_and_ready, |app: TestApp| async move {
+    let resp = app.client.get(app.url("/health")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let (s, body) = app.call(reqwest::Method::GET, "/ready", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body["data"]["status"], "ready");
+    let backend = match app.backend {
+        crate::helpers::Backend::Sqlite => "sqlite",
+        crate::helpers::Backend::Postgres => "postgres",
+    };
+    assert_eq!(body["data"]["backend"], backend);
+});
+
+both_backends!(metrics_count_requests_by_route_and_status, |app: TestApp| async move {
+    app.get("/v1/api/accounts", &app.admin_key).await;
+    app.get("/v1/api/accounts", "wrong").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total")
+            && l.contains("route=\"/v1/api/accounts\"")
+            && l.contains("status=\"401\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "latency histogram: {text}"
+    );
+});
+
+both_backends!(request_ids_are_returned, |app: TestApp| async move {
+    let resp = app.client.get(app.url("/health")).send().await.unwrap();
+    assert!(resp.headers().contains_key("x-request-id"));
+    let resp = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "abc-123", "a caller's id is kept");
+});
+
+/// Every route the API serves, as documented. Adding a route means adding it here too.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
+    ("post", "/v1/api/accounts"),
+    ("get", "/v1/api/accounts"),
+    ("get", "/v1/api/accounts/{account_id}"),
+    ("post", "/v1/api/accounts/{account_id}/keys"),
+    ("get", "/v1/api/accounts/{account_id}/keys"),
+    ("delete", "/v1/api/accounts/{account_id}/keys/{key_id}"),
+];
+
+#[tokio::test]
+async fn openapi_is_version_3_and_lists_every_route() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+    let (s, doc) = app.call(reqwest::Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    for (method, path) in ROUTES {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing from /openapi.json"
+        );
+    }
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        documented,
+        ROUTES.len(),
+        "a documented route is missing from ROUTES (or vice versa)"
+    );
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
+
+#[tokio::test]
+async fn docs_page_is_served_from_the_binary() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await.unwrap();
+    let html = app
+        .client
+        .get(app.url("/docs/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(
+        !html.contains("https://"),
+        "the page must not load anything from another host"
+    );
+    let js = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.bytes().await.unwrap().len() > 100_000,
+        "the bundle is vendored into the binary"
+    );
+    let init = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+}
