@@ -1,0 +1,283 @@
+//! The engine's inputs and outputs: dialog state (persisted by the shell as JSON), user input,
+//! chat context, and the actions the shell carries out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::guard::Guard;
+
+/// Whether the dialog is still running. A completed dialog restarts on the next input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DialogStatus {
+    #[default]
+    Active,
+    Completed,
+}
+
+/// A pending automatic transition: the shell fires `Input::AutoTick { token }` at the scheduled
+/// time; any other token is stale. `hops`/`visited` carry the chain's loop protection across ticks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAuto {
+    pub token: u64,
+    #[serde(default)]
+    pub hops: u32,
+    #[serde(default)]
+    pub visited: Vec<String>,
+}
+
+/// One chat's dialog. Every field past `current_step` has a default so states written by an
+/// older build still load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DialogState {
+    pub current_step: String,
+    #[serde(default)]
+    pub status: DialogStatus,
+    /// Collected variables; typed inputs keep their type (numbers are JSON numbers).
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    /// Failed typed-validation attempts on the current step; reset whenever the step changes.
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub auto: Option<PendingAuto>,
+    #[serde(default)]
+    pub guard: Guard,
+    /// Counter mixed into auto tokens so every scheduled tick of this chat is distinct.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl DialogState {
+    /// A fresh active dialog at `step` with no data.
+    pub fn new(step: &str) -> Self {
+        DialogState {
+            current_step: step.to_string(),
+            status: DialogStatus::Active,
+            data: Map::new(),
+            retries: 0,
+            auto: None,
+            guard: Guard::default(),
+            seq: 0,
+        }
+    }
+}
+
+/// Kinds of media a user can send (Telegram's names; WhatsApp maps onto them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Photo,
+    Document,
+    Video,
+    Audio,
+    Voice,
+    VideoNote,
+    Animation,
+    Sticker,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Document => "document",
+            MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
+            MediaKind::Voice => "voice",
+            MediaKind::VideoNote => "video_note",
+            MediaKind::Animation => "animation",
+            MediaKind::Sticker => "sticker",
+        }
+    }
+}
+
+/// A file the user sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MediaInput {
+    pub kind: MediaKind,
+    #[serde(default)]
+    pub media_id: Option<String>,
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+/// One thing that happened in the chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    Text(String),
+    /// Callback data of a pressed inline button.
+    Button(String),
+    /// `/name payload`; see [`Input::from_text`].
+    Command {
+        name: String,
+        payload: Option<String>,
+    },
+    Media(MediaInput),
+    Location {
+        latitude: f64,
+        longitude: f64,
+    },
+    Contact {
+        phone_number: String,
+        first_name: Option<String>,
+        user_id: Option<i64>,
+    },
+    /// The durable timer of a `ScheduleAuto` fired.
+    AutoTick {
+        token: u64,
+    },
+}
+
+impl Input {
+    /// Recognises `/name`, `/name payload` and `/name@SomeBot payload` (names are lowercased);
+    /// anything else is `Text`. A lone `/` or `/ x` stays text.
+    pub fn from_text(text: &str) -> Input {
+        let trimmed = text.trim();
+        let Some(rest) = trimmed.strip_prefix('/') else {
+            return Input::Text(text.to_string());
+        };
+        let (word, payload) = match rest.split_once(char::is_whitespace) {
+            Some((w, p)) => (w, p.trim()),
+            None => (rest, ""),
+        };
+        let name = word.split_once('@').map_or(word, |(n, _bot)| n);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Input::Text(text.to_string());
+        }
+        Input::Command {
+            name: name.to_ascii_lowercase(),
+            payload: (!payload.is_empty()).then(|| payload.to_string()),
+        }
+    }
+}
+
+/// Who is talking, for the built-in template variables `user.*`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Where the dialog runs: `platform` and `chat.id` are template built-ins.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    pub platform: String,
+    pub chat_id: String,
+    #[serde(default)]
+    pub user: UserInfo,
+}
+
+/// An inline button: `text` is the label, `value` the callback data and the stored value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub text: String,
+    pub value: String,
+}
+
+/// A media item as written in the scenario (`kind` is the document's `type`, e.g. `image`);
+/// `file_id` is a media alias or a platform file id, resolved by the shell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaItem {
+    pub kind: String,
+    pub file_id: String,
+    /// The item's templated `caption` or `description`.
+    #[serde(default)]
+    pub caption: Option<String>,
+}
+
+/// A message to send, already templated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutMessage {
+    pub text: String,
+    #[serde(default)]
+    pub media: Vec<MediaItem>,
+    #[serde(default)]
+    pub buttons: Vec<Button>,
+}
+
+impl OutMessage {
+    pub fn text(text: impl Into<String>) -> Self {
+        OutMessage {
+            text: text.into(),
+            ..OutMessage::default()
+        }
+    }
+}
+
+/// What the shell must do, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Action {
+    Send(OutMessage),
+    /// Answer the callback query of a `Button` input so the client's spinner stops.
+    AnswerCallback {
+        text: Option<String>,
+    },
+    /// Publish an event (`dialog.started`, `dialog.step_changed`, `dialog.completed`, or a
+    /// scenario `action` step's own event type).
+    Emit {
+        event_type: String,
+        data: Value,
+    },
+    /// Fire `Input::AutoTick { token }` at `at_ms` (Unix milliseconds).
+    ScheduleAuto {
+        at_ms: i64,
+        token: u64,
+    },
+}
+
+/// Why an input was refused. The state is unchanged except `retries` for `Invalid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// A button where text is expected, text where a button is expected, or the wrong kind of input.
+    WrongInputType,
+    /// A button value the step does not offer.
+    InvalidButton,
+    /// Typed validation (`expected_input.type` and its `validation`) failed.
+    Invalid,
+}
+
+/// What happened, for logs, metrics and tests. Actions and state carry the substance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "reason", rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// A new dialog was created by a first input.
+    Started,
+    /// The input was accepted and the dialog moved to another step (or an auto tick moved it).
+    Advanced,
+    /// The input was accepted but the conditional `next_step` matched nothing: the step is shown again.
+    Repeated,
+    /// The input was accepted at a step without `next_step`: the dialog is finished.
+    Completed,
+    /// `/start`, an input after completion, or a state whose step no longer exists.
+    Restarted,
+    Rejected(RejectReason),
+    Duplicate,
+    RateLimited,
+    /// Nothing to do: a stale auto tick, or a tick with no dialog.
+    Ignored,
+    /// `/help` or `/reset`.
+    Command,
+}
+
+/// The result of one [`step`](super::step()): the new state (`None` means "no dialog": delete it),
+/// the actions in order, and a summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub state: Option<DialogState>,
+    pub actions: Vec<Action>,
+    pub kind: OutcomeKind,
+}
