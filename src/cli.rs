@@ -89,8 +89,20 @@ pub enum Command {
     MasterKey,
     /// Print the OpenAPI document (the same as GET /openapi.json).
     Openapi,
+    /// Check or try scenario documents locally, without a server.
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScenarioCommand {
+    /// Print every problem of a scenario file (JSON or YAML). Exit 1 on errors, 0 with only warnings.
+    Validate { file: PathBuf },
+    /// Chat with a scenario in the terminal: type replies, a number to press a button, /start,
+    /// :vars to show the collected variables, :quit to leave.
+    Chat { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -125,6 +137,7 @@ pub enum RoleArg {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Scenario(command) => run_scenario(command),
         Command::Version => {
             println!("hookline {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -208,6 +221,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             app.local_addr()
         );
     }
+    // Install the signal handlers before announcing readiness, so a SIGTERM that follows the
+    // startup line is always handled gracefully.
+    let signals = ShutdownSignals::install()?;
     println!(
         "hookline listening on http://{} (backend {backend}, data dir {data_dir})",
         app.local_addr()
@@ -216,7 +232,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutdown signal received; finishing in-flight requests");
         trigger.cancel();
     });
@@ -225,23 +241,89 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT (Ctrl-C), registered up front.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
+                int: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
+            })
         }
-    };
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
+    }
+
+    #[cfg(unix)]
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Read a scenario file: YAML by extension, JSON otherwise.
+fn read_scenario_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ext == "yaml" || ext == "yml" {
+        serde_norway::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    }
+}
+
+fn run_scenario(command: ScenarioCommand) -> anyhow::Result<()> {
+    use crate::scenario::{Scenario, Severity, format_problems, run_chat};
+    match command {
+        ScenarioCommand::Validate { file } => {
+            let doc = read_scenario_file(&file)?;
+            match Scenario::compile(&doc) {
+                Ok((scenario, warnings)) => {
+                    print!("{}", format_problems(&warnings));
+                    println!(
+                        "{}: ok ({} steps, start '{}', {} warning(s))",
+                        file.display(),
+                        scenario.step_ids().count(),
+                        scenario.start_step(),
+                        warnings.len()
+                    );
+                    Ok(())
+                }
+                Err(problems) => {
+                    print!("{}", format_problems(&problems));
+                    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+                    println!("{}: {errors} error(s)", file.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        ScenarioCommand::Chat { file } => {
+            let doc = read_scenario_file(&file)?;
+            let (scenario, _) = Scenario::compile(&doc)
+                .map_err(|problems| anyhow::anyhow!("the scenario has errors:\n{}", format_problems(&problems)))?;
+            let stdin = std::io::stdin();
+            run_chat(&scenario, stdin.lock(), std::io::stdout(), crate::store::now_ms)?;
+            Ok(())
+        }
     }
 }

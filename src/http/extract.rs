@@ -122,6 +122,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// For PATCH-like bodies: a missing field is `None`, an explicit `null` is `Some(None)`.
+/// Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Parse an id from the path. A malformed id names nothing that can exist, so it is a 404 like
 /// any other unknown id (callers pass the noun for the message).
 pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {

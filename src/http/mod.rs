@@ -3,9 +3,11 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bots;
 pub mod extract;
 mod middleware;
 mod ops;
+pub mod scenarios;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +30,8 @@ use crate::error::ApiError;
     info(title = "hookline", description = "Webhook platform: Telegram/WhatsApp bots driven by JSON scenarios, and signed, durable outbound webhooks. Every JSON answer is `{\"success\": true, \"data\": …}` or `{\"success\": false, \"error\": {\"code\", \"message\", \"details\"?}}`."),
     tags(
         (name = "accounts", description = "Tenants and their API keys"),
+        (name = "bots", description = "Bots: the owners of scenarios, credentials, dialogs and media"),
+        (name = "scenarios", description = "Scenario versions: upload, list, activate (roll back)"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     modifiers(&SecurityAddon)
@@ -48,6 +52,8 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(accounts::router())
+        .merge(bots::router())
+        .merge(scenarios::router())
 }
 
 /// The OpenAPI document, generated from the code.

@@ -19,9 +19,13 @@
 //! queueing writers in-process avoids `SQLITE_BUSY`) and a small pool of readers.
 
 mod accounts;
+mod bots;
 mod migrations;
+mod scenarios;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
+pub use bots::{Bot, BotPatch};
+pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 
 use std::str::FromStr;
 use std::time::Duration;

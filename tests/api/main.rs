@@ -9,5 +9,8 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod bots;
 mod ops;
 mod process;
+mod scenario_cli;
+mod scenarios;

@@ -67,6 +67,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/accounts/{account_id}/keys"),
     ("get", "/v1/api/accounts/{account_id}/keys"),
     ("delete", "/v1/api/accounts/{account_id}/keys/{key_id}"),
+    ("post", "/v1/api/accounts/{account_id}/bots"),
+    ("get", "/v1/api/accounts/{account_id}/bots"),
+    ("get", "/v1/api/bots/{bot_id}"),
+    ("put", "/v1/api/bots/{bot_id}"),
+    ("delete", "/v1/api/bots/{bot_id}"),
+    ("post", "/v1/api/bots/{bot_id}/scenarios"),
+    ("get", "/v1/api/bots/{bot_id}/scenarios"),
+    ("post", "/v1/api/bots/{bot_id}/scenarios/upload"),
+    ("get", "/v1/api/scenarios/{scenario_id}"),
+    ("put", "/v1/api/scenarios/{scenario_id}"),
+    ("delete", "/v1/api/scenarios/{scenario_id}"),
+    ("post", "/v1/api/scenarios/{scenario_id}/activate"),
 ];
 
 #[tokio::test]
