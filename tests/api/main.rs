@@ -5,9 +5,11 @@
 //! variants report themselves as skipped on stderr; with `HOOKLINE_REQUIRE_POSTGRES=1` (set by
 //! `.ci/run`) a missing database fails them instead.
 
+mod fake_telegram;
 mod helpers;
 
 mod accounts;
 mod bad_input;
 mod ops;
 mod process;
+mod telegram_client;
