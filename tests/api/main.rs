@@ -5,6 +5,7 @@
 //! variants report themselves as skipped on stderr; with `HOOKLINE_REQUIRE_POSTGRES=1` (set by
 //! `.ci/run`) a missing database fails them instead.
 
+mod fake_telegram;
 mod helpers;
 
 mod accounts;
@@ -14,3 +15,4 @@ mod ops;
 mod process;
 mod scenario_cli;
 mod scenarios;
+mod telegram_client;
