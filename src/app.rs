@@ -28,6 +28,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Background tasks, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// The inbound (bot) flow: scenario cache, per-chat ordering, the Telegram client.
+    pub runtime: Arc<crate::dialogs::Runtime>,
 }
 
 /// A built application: database open and migrated, listener bound, not yet serving.
@@ -51,12 +53,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let config = Arc::new(config);
+        let cipher = Cipher::new(&master_key);
+        let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone())?;
         let state = AppState {
             store,
             rate_limits: RateLimiters::new(&config.rate_limits),
-            cipher: Cipher::new(&master_key),
+            cipher,
             metrics: crate::telemetry::metrics_handle(),
-            config: Arc::new(config),
+            config,
+            runtime,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
@@ -85,6 +91,7 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application { listener, state, .. } = self;
         spawn_maintenance(&state);
+        crate::dialogs::workers::spawn(state.runtime.clone(), &state.tasks, state.shutdown.clone());
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let stop = shutdown.clone();

@@ -111,6 +111,36 @@ pub const SETTINGS: &[Setting] = &[
         default: Some(""),
         help: "comma-separated CIDRs that outbound webhooks may reach although private or loopback",
     },
+    Setting {
+        key: "telegram_api_url",
+        env: "HOOKLINE_TELEGRAM_API_URL",
+        default: Some("https://api.telegram.org"),
+        help: "base URL of the Telegram Bot API (tests point it at a fake)",
+    },
+    Setting {
+        key: "telegram_reply_deadline_ms",
+        env: "HOOKLINE_TELEGRAM_REPLY_DEADLINE_MS",
+        default: Some("2000"),
+        help: "how long the webhook waits for Telegram to accept the replies before answering (they are sent later anyway)",
+    },
+    Setting {
+        key: "telegram_outbound_rate_limit",
+        env: "HOOKLINE_TELEGRAM_OUTBOUND_RATE_LIMIT",
+        default: Some("true"),
+        help: "pace replies to Telegram's limits (30/s per bot, about 1/s per private chat, 20/min per group)",
+    },
+    Setting {
+        key: "telegram_source_networks",
+        env: "HOOKLINE_TELEGRAM_SOURCE_NETWORKS",
+        default: Some(""),
+        help: "comma-separated CIDRs Telegram webhooks must come from (`telegram` = Telegram's published ranges); empty = no check",
+    },
+    Setting {
+        key: "trusted_proxies",
+        env: "HOOKLINE_TRUSTED_PROXIES",
+        default: Some(""),
+        help: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed",
+    },
 ];
 
 /// Where a raw value came from; used in error messages.
@@ -309,6 +339,11 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSync,
     pub rate_limits: RateLimits,
     pub delivery_allowed_networks: Vec<IpNet>,
+    pub telegram_api_url: String,
+    pub telegram_reply_deadline: Duration,
+    pub telegram_outbound_rate_limit: bool,
+    pub telegram_source_networks: Vec<IpNet>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -365,6 +400,20 @@ impl Config {
             delivery_allowed_networks: layers
                 .parse("delivery_allowed_networks", parse_networks)?
                 .unwrap_or_default(),
+            telegram_api_url: layers.required("telegram_api_url", parse_public_url)?,
+            telegram_reply_deadline: layers
+                .required("telegram_reply_deadline_ms", |s| {
+                    s.parse::<u64>()
+                        .map_err(|_| "expected milliseconds (0 or more)".to_string())
+                })
+                .map(Duration::from_millis)?,
+            telegram_outbound_rate_limit: layers.required("telegram_outbound_rate_limit", parse_bool)?,
+            telegram_source_networks: layers
+                .parse("telegram_source_networks", |s| {
+                    parse_networks(&s.replace("telegram", TELEGRAM_NETWORKS))
+                })?
+                .unwrap_or_default(),
+            trusted_proxies: layers.parse("trusted_proxies", parse_networks)?.unwrap_or_default(),
         })
     }
 
@@ -385,6 +434,17 @@ fn parse_positive<T: std::str::FromStr + PartialEq + Default>(s: &str) -> Result
         Err("must be greater than 0".into())
     } else {
         Ok(n)
+    }
+}
+
+/// Telegram's published webhook source ranges.
+pub const TELEGRAM_NETWORKS: &str = "149.154.160.0/20,91.108.4.0/22";
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
     }
 }
 
@@ -534,6 +594,21 @@ mod tests {
         ]));
         let dbg = format!("{:?}", Config::resolve(&layers).unwrap());
         assert!(!dbg.contains("hunter2") && !dbg.contains(&key), "{dbg}");
+    }
+
+    #[test]
+    fn telegram_keyword_expands_to_its_ranges() {
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_TELEGRAM_SOURCE_NETWORKS", "telegram")]));
+        let nets = Config::resolve(&layers).unwrap().telegram_source_networks;
+        assert_eq!(nets.len(), 2);
+        assert!(nets[0].contains(&"149.154.167.99".parse::<std::net::IpAddr>().unwrap()));
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_TELEGRAM_OUTBOUND_RATE_LIMIT", "maybe")]));
+        assert!(
+            Config::resolve(&layers)
+                .unwrap_err()
+                .to_string()
+                .contains("telegram_outbound_rate_limit")
+        );
     }
 
     #[test]

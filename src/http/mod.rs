@@ -4,10 +4,13 @@
 pub mod accounts;
 pub mod auth;
 pub mod bots;
+pub mod credentials;
+pub mod dialogs;
 pub mod extract;
 mod middleware;
 mod ops;
 pub mod scenarios;
+pub mod telegram;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +35,8 @@ use crate::error::ApiError;
         (name = "accounts", description = "Tenants and their API keys"),
         (name = "bots", description = "Bots: the owners of scenarios, credentials, dialogs and media"),
         (name = "scenarios", description = "Scenario versions: upload, list, activate (roll back)"),
+        (name = "dialogs", description = "Conversations of a bot, with their history"),
+        (name = "webhooks", description = "The Telegram webhook receiver and its registration"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     modifiers(&SecurityAddon)
@@ -54,6 +59,9 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(bots::router())
         .merge(scenarios::router())
+        .merge(credentials::router())
+        .merge(dialogs::router())
+        .merge(telegram::router())
 }
 
 /// The OpenAPI document, generated from the code.

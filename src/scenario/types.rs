@@ -108,9 +108,9 @@ pub struct MediaInput {
     pub caption: Option<String>,
 }
 
-/// One thing that happened in the chat.
+/// One thing that happened in the chat. Serialized as `{"type": "text", "value": "hi"}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Input {
     Text(String),
     /// Callback data of a pressed inline button.

@@ -6,30 +6,18 @@ use std::borrow::Cow;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+#[rustfmt::skip]
 const SQLITE: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "accounts and api keys",
-        include_str!("../../migrations/sqlite/0001_accounts.sql"),
-    ),
-    (
-        2,
-        "bots and scenarios",
-        include_str!("../../migrations/sqlite/0002_bots_scenarios.sql"),
-    ),
+    (1, "accounts and api keys", include_str!("../../migrations/sqlite/0001_accounts.sql")),
+    (2, "bots and scenarios", include_str!("../../migrations/sqlite/0002_bots_scenarios.sql")),
+    (3, "telegram flow", include_str!("../../migrations/sqlite/0003_telegram.sql")),
 ];
 
+#[rustfmt::skip]
 const POSTGRES: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "accounts and api keys",
-        include_str!("../../migrations/postgres/0001_accounts.sql"),
-    ),
-    (
-        2,
-        "bots and scenarios",
-        include_str!("../../migrations/postgres/0002_bots_scenarios.sql"),
-    ),
+    (1, "accounts and api keys", include_str!("../../migrations/postgres/0001_accounts.sql")),
+    (2, "bots and scenarios", include_str!("../../migrations/postgres/0002_bots_scenarios.sql")),
+    (3, "telegram flow", include_str!("../../migrations/postgres/0003_telegram.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -20,11 +20,15 @@
 
 mod accounts;
 mod bots;
+mod chats;
+mod credentials;
 mod migrations;
 mod scenarios;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
+pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
+pub use credentials::{BotWithCredential, Credential};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 
 use std::str::FromStr;
@@ -43,6 +47,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that cannot be read back (a bug or manual tampering): retrying cannot help.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
     #[error("{0}")]
     Other(String),
 }

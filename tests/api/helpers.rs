@@ -87,6 +87,9 @@ impl TestApp {
     /// Start a server; `tweak` adjusts the configuration first.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
         hookline::app::install_tls_provider();
+        if let Ok(filter) = std::env::var("HOOKLINE_TEST_LOG") {
+            hookline::telemetry::init_logging(&filter, hookline::config::LogFormat::Text);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_data_dir(dir.path());
         config.listen = "127.0.0.1:0".parse().unwrap();

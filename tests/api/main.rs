@@ -15,4 +15,6 @@ mod ops;
 mod process;
 mod scenario_cli;
 mod scenarios;
-mod telegram_client;
+mod telegram;
+// mod telegram_client; (re-enabled with the platform branch merge)
+mod telegram_support;

@@ -399,3 +399,38 @@ fn number_buttons_store_numbers() {
     d.press("1");
     assert_eq!(d.at(), "rate", "top-level else");
 }
+
+#[test]
+fn every_input_kind_serializes_and_round_trips() {
+    use crate::scenario::{Input, MediaInput, MediaKind};
+    let inputs = [
+        Input::Text("hi".into()),
+        Input::Button("yes".into()),
+        Input::Command {
+            name: "start".into(),
+            payload: Some("ref".into()),
+        },
+        Input::Media(MediaInput {
+            kind: MediaKind::Photo,
+            media_id: None,
+            file_name: None,
+            content_type: None,
+            size: Some(1),
+            caption: None,
+        }),
+        Input::Location {
+            latitude: 55.7,
+            longitude: 37.6,
+        },
+        Input::Contact {
+            phone_number: "+7".into(),
+            first_name: None,
+            user_id: None,
+        },
+        Input::AutoTick { token: 7 },
+    ];
+    for input in inputs {
+        let json = serde_json::to_value(&input).expect("serializes");
+        assert_eq!(serde_json::from_value::<Input>(json).unwrap(), input);
+    }
+}

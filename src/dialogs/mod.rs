@@ -1,0 +1,251 @@
+//! The inbound flow's shell: an acknowledged update (or a fired timer) is planned by the pure
+//! [`plan`] and applied by the store in one transaction; replies then leave from the durable
+//! outbox ([`sender`]); timers and retries are driven by [`workers`].
+//!
+//! Ordering: one chat's inputs are processed one at a time, in arrival order, behind a per-chat
+//! lock in this process; across nodes the dialog's version makes a concurrent write fail and be
+//! re-planned. Chats never wait for each other.
+
+pub mod locks;
+pub mod plan;
+pub mod sender;
+pub mod workers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::platforms::telegram::api::BotApi;
+use crate::platforms::telegram::update::ParsedUpdate;
+use crate::scenario::{Context, DialogState, Scenario};
+use crate::secrets::Cipher;
+use crate::store::{Applied, Store, StoreError, new_id, now_ms};
+use locks::ChatLocks;
+use plan::{BotCtx, DialogSnapshot, Item, UpdateResult};
+
+/// Scenario documents compiled once per version (versions are immutable, so entries never go stale).
+#[derive(Default)]
+pub struct ScenarioCache {
+    compiled: Mutex<HashMap<Uuid, Arc<Scenario>>>,
+}
+
+impl ScenarioCache {
+    const MAX: usize = 1024;
+
+    /// The bot's active scenario, compiled.
+    pub async fn active(&self, store: &Store, bot_id: Uuid) -> Result<Option<Arc<Scenario>>, StoreError> {
+        let Some(id) = store.active_scenario_id(bot_id).await? else {
+            return Ok(None);
+        };
+        if let Some(hit) = self.compiled.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(Some(hit));
+        }
+        let Some(record) = store.get_scenario(id).await? else {
+            return Ok(None);
+        };
+        let doc: serde_json::Value = serde_json::from_str(&record.scenario_data)
+            .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
+        // Stored versions passed validation at upload; a failure here means the engine changed.
+        let scenario = match Scenario::compile(&doc) {
+            Ok((s, _)) => Arc::new(s),
+            Err(problems) => {
+                tracing::error!(scenario_id = %id, problems = problems.len(), "stored scenario no longer compiles");
+                return Ok(None);
+            }
+        };
+        if let Ok(mut map) = self.compiled.lock() {
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+            map.insert(id, scenario.clone());
+        }
+        Ok(Some(scenario))
+    }
+}
+
+/// What processing one update produced.
+#[derive(Debug)]
+pub struct Processed {
+    pub result: UpdateResult,
+    /// True when the update had already been processed (a redelivery).
+    pub duplicate: bool,
+}
+
+/// Shared by the webhook handlers and the workers.
+pub struct Runtime {
+    pub store: Store,
+    pub cipher: Cipher,
+    pub api: BotApi,
+    pub config: Arc<Config>,
+    pub scenarios: ScenarioCache,
+    chat_locks: ChatLocks,
+    pub(crate) send_locks: ChatLocks,
+    pub(crate) planners: Mutex<HashMap<Uuid, crate::platforms::telegram::ratelimit::RatePlanner>>,
+    /// Wakes the timer worker when a new timer may be due sooner than it planned.
+    pub timers_changed: tokio::sync::Notify,
+    /// This process's name in leases.
+    pub node_id: String,
+}
+
+/// How many times a write is re-planned after another node changed the dialog.
+const MAX_REPLANS: usize = 8;
+
+impl Runtime {
+    pub fn new(store: Store, cipher: Cipher, config: Arc<Config>) -> anyhow::Result<Arc<Runtime>> {
+        let api = BotApi::new(&config.telegram_api_url, Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
+        Ok(Arc::new(Runtime {
+            store,
+            cipher,
+            api,
+            config,
+            scenarios: ScenarioCache::default(),
+            chat_locks: ChatLocks::default(),
+            send_locks: ChatLocks::default(),
+            planners: Mutex::new(HashMap::new()),
+            timers_changed: tokio::sync::Notify::new(),
+            node_id: new_id().to_string(),
+        }))
+    }
+
+    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &'static str) -> Result<BotCtx, StoreError> {
+        Ok(BotCtx {
+            bot_id,
+            account_id,
+            platform,
+            scenario: self.scenarios.active(&self.store, bot_id).await?,
+        })
+    }
+
+    /// Process one acknowledged-to-be update: plan and apply it under the chat's lock.
+    /// The store's unique inbox key makes a redelivered update a no-op that returns the
+    /// original answer.
+    pub async fn process_update(
+        &self,
+        bot_id: Uuid,
+        account_id: Uuid,
+        parsed: ParsedUpdate,
+        body: Vec<u8>,
+    ) -> Result<Processed, StoreError> {
+        let platform = "telegram";
+        let chat_id = parsed.chat_id.map(|c| c.to_string()).unwrap_or_default();
+        let _guard = self.chat_locks.lock(bot_id, &chat_id).await;
+        if let Some(previous) = self.previous_result(bot_id, platform, parsed.update_id).await? {
+            return Ok(Processed {
+                result: previous,
+                duplicate: true,
+            });
+        }
+        let ctx = self.bot_ctx(bot_id, account_id, platform).await?;
+        let item = Item::Update {
+            inbox_id: new_id(),
+            body,
+            parsed: Box::new(parsed.clone()),
+        };
+        for _ in 0..MAX_REPLANS {
+            let snapshot = self.snapshot(bot_id, platform, &chat_id).await?;
+            let write = plan::plan(&ctx, &chat_id, snapshot, vec![item.clone()], now_ms(), &mut new_id);
+            match self.store.apply_chat_write(&write).await? {
+                Applied::Done => {
+                    if matches!(write.timer, plan::TimerChange::Set { .. }) {
+                        self.timers_changed.notify_one();
+                    }
+                    let result = write
+                        .inbox
+                        .first()
+                        .and_then(|r| serde_json::from_value::<UpdateResult>(r.result.clone()).ok())
+                        .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
+                    return Ok(Processed {
+                        result,
+                        duplicate: false,
+                    });
+                }
+                Applied::Duplicate => {
+                    let previous = self.previous_result(bot_id, platform, parsed.update_id).await?;
+                    let result =
+                        previous.ok_or_else(|| StoreError::Other("duplicate update without a result".into()))?;
+                    return Ok(Processed {
+                        result,
+                        duplicate: true,
+                    });
+                }
+                Applied::Conflict => continue,
+            }
+        }
+        Err(StoreError::Other(
+            "the dialog kept changing under us; giving up for now".into(),
+        ))
+    }
+
+    /// Fire a timer: an auto transition of the chat's dialog.
+    pub async fn process_tick(
+        &self,
+        bot_id: Uuid,
+        platform: &'static str,
+        chat_id: &str,
+        token: u64,
+    ) -> Result<(), StoreError> {
+        let Some(bot) = self.store.get_bot(bot_id).await? else {
+            return Ok(());
+        };
+        let _guard = self.chat_locks.lock(bot_id, chat_id).await;
+        let ctx = self.bot_ctx(bot_id, bot.account_id, platform).await?;
+        for _ in 0..MAX_REPLANS {
+            let snapshot = self.snapshot(bot_id, platform, chat_id).await?;
+            let item = Item::Tick {
+                inbox_id: new_id(),
+                token,
+            };
+            let write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            match self.store.apply_chat_write(&write).await? {
+                Applied::Done | Applied::Duplicate => {
+                    // A stale tick leaves its timer row behind; remove it unless a newer one replaced it.
+                    self.store.clear_timer_if(bot_id, platform, chat_id, token).await?;
+                    return Ok(());
+                }
+                Applied::Conflict => continue,
+            }
+        }
+        Err(StoreError::Other("the dialog kept changing under the timer".into()))
+    }
+
+    async fn previous_result(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        update_id: i64,
+    ) -> Result<Option<UpdateResult>, StoreError> {
+        Ok(self
+            .store
+            .inbox_result(bot_id, platform, update_id)
+            .await?
+            .and_then(|r| r.result)
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    async fn snapshot(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+    ) -> Result<Option<DialogSnapshot>, StoreError> {
+        if chat_id.is_empty() {
+            return Ok(None);
+        }
+        let Some(row) = self.store.get_dialog_by_chat(bot_id, platform, chat_id).await? else {
+            return Ok(None);
+        };
+        let state: DialogState = serde_json::from_str(&row.state)
+            .map_err(|e| StoreError::Corrupt(format!("dialog {} has an unreadable state: {e}", row.id)))?;
+        let context: Context = serde_json::from_str(&row.context).unwrap_or_default();
+        Ok(Some(DialogSnapshot {
+            id: row.id,
+            state,
+            context,
+            version: row.version,
+        }))
+    }
+}

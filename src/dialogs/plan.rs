@@ -1,0 +1,399 @@
+//! The pure middle of the inbound flow: given a chat's dialog as stored and the inputs that
+//! arrived (a platform update, or a timer tick), run the scenario engine and describe every
+//! durable effect as data — one [`ChatWrite`] the store applies in a single transaction.
+//!
+//! No I/O and no clock here: the shell passes `now` and ids in, so the same snapshot and inputs
+//! always plan the same write.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::platforms::telegram::render::{ApiCall, answer_callback, remove_keyboard, render};
+use crate::platforms::telegram::update::ParsedUpdate;
+use crate::scenario::{Action, Context, DialogState, DialogStatus, Input, OutMessage, OutcomeKind, Scenario, step};
+
+/// The bot whose chat is being processed.
+#[derive(Clone)]
+pub struct BotCtx {
+    pub bot_id: Uuid,
+    pub account_id: Uuid,
+    pub platform: &'static str,
+    /// The active scenario; `None` when the bot has none (updates are recorded, nothing sent).
+    pub scenario: Option<Arc<Scenario>>,
+}
+
+/// A dialog as stored.
+#[derive(Clone, Debug)]
+pub struct DialogSnapshot {
+    pub id: Uuid,
+    pub state: DialogState,
+    pub context: Context,
+    pub version: i64,
+}
+
+/// One input to process.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A platform update; its inbox row is inserted by this write.
+    Update {
+        inbox_id: Uuid,
+        body: Vec<u8>,
+        parsed: Box<ParsedUpdate>,
+    },
+    /// A durable timer fired for the chat's pending auto transition.
+    Tick { inbox_id: Uuid, token: u64 },
+}
+
+/// The dialog row after the write.
+#[derive(Clone, Debug)]
+pub enum DialogChange {
+    Unchanged,
+    /// Insert (when `expected_version` is None) or update guarded by the version.
+    Upsert {
+        id: Uuid,
+        expected_version: Option<i64>,
+        state: Box<DialogState>,
+        context: Context,
+        last_interaction: bool,
+    },
+    Delete {
+        id: Uuid,
+        expected_version: i64,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum TimerChange {
+    Unchanged,
+    Set { token: u64, due_at: i64 },
+    Clear,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewInbox {
+    pub id: Uuid,
+    pub update_id: Option<i64>,
+    pub kind: &'static str,
+    pub body: Vec<u8>,
+    pub result: Value,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewOutbox {
+    pub id: Uuid,
+    pub call: ApiCall,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub payload: Value,
+}
+
+/// Every durable effect of processing one chat's inputs.
+#[derive(Clone, Debug)]
+pub struct ChatWrite {
+    pub bot_id: Uuid,
+    pub account_id: Uuid,
+    pub platform: &'static str,
+    pub chat_id: String,
+    pub inbox: Vec<NewInbox>,
+    pub dialog: DialogChange,
+    /// (direction, message) in order; direction is `user` or `bot`.
+    pub history: Vec<(&'static str, Value)>,
+    pub outbox: Vec<NewOutbox>,
+    pub events: Vec<NewEvent>,
+    pub timer: TimerChange,
+    /// When the last auto transition scheduled by this write is due.
+    scheduled_at: Option<i64>,
+}
+
+/// What the webhook answers for an update (the seed's `data`, less timing).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UpdateResult {
+    pub update_id: i64,
+    pub bot_id: Uuid,
+    pub platform_chat_id: Option<String>,
+    pub event_type: String,
+    /// Outbox rows this update produced, in send order.
+    #[serde(default)]
+    pub outbox: Vec<Uuid>,
+    /// Why nothing was sent when that is notable (no active scenario, duplicate input, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Ids the planner needs; passed in so planning stays deterministic.
+pub trait IdSource {
+    fn next_id(&mut self) -> Uuid;
+}
+
+impl<F: FnMut() -> Uuid> IdSource for F {
+    fn next_id(&mut self) -> Uuid {
+        self()
+    }
+}
+
+/// Plan the write for `items` (in order) on the chat whose dialog is `dialog`.
+pub fn plan(
+    bot: &BotCtx,
+    chat_id: &str,
+    dialog: Option<DialogSnapshot>,
+    items: Vec<Item>,
+    now_ms: i64,
+    ids: &mut impl IdSource,
+) -> ChatWrite {
+    let mut write = ChatWrite {
+        bot_id: bot.bot_id,
+        account_id: bot.account_id,
+        platform: bot.platform,
+        chat_id: chat_id.to_string(),
+        inbox: Vec::new(),
+        dialog: DialogChange::Unchanged,
+        history: Vec::new(),
+        outbox: Vec::new(),
+        events: Vec::new(),
+        timer: TimerChange::Unchanged,
+        scheduled_at: None,
+    };
+    let original = dialog.clone();
+    let mut current: Option<(Uuid, DialogState, Context)> = dialog.map(|d| (d.id, d.state, d.context));
+    let mut touched = false;
+    let mut interacted = false;
+
+    for item in items {
+        match item {
+            Item::Update { inbox_id, body, parsed } => {
+                let mut result = UpdateResult {
+                    update_id: parsed.update_id,
+                    bot_id: bot.bot_id,
+                    platform_chat_id: parsed.chat_id.map(|c| c.to_string()),
+                    event_type: parsed.event_type.as_str().to_string(),
+                    outbox: Vec::new(),
+                    note: None,
+                };
+                write.events.push(NewEvent {
+                    event_type: parsed.event_type.as_str().to_string(),
+                    payload: update_event_payload(bot, &parsed),
+                });
+                if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
+                    match &bot.scenario {
+                        None => result.note = Some("the bot has no active scenario".into()),
+                        Some(scenario) => {
+                            let ctx = context_of(bot, chat_id, &parsed);
+                            let before = write.outbox.len();
+                            if let Some(callback_id) = &parsed.callback_query_id {
+                                // Stop the client's spinner first, whatever the engine decides.
+                                write.outbox.push(NewOutbox {
+                                    id: ids.next_id(),
+                                    call: answer_callback(callback_id, None),
+                                });
+                            }
+                            write.history.push(("user", user_history(&input, &parsed)));
+                            let outcome = step(scenario, current.as_ref().map(|c| &c.1), &input, &ctx, now_ms);
+                            let duplicate = matches!(outcome.kind, OutcomeKind::Duplicate);
+                            if let (Some(message_id), false) = (parsed.callback_message_id, duplicate) {
+                                write.outbox.push(NewOutbox {
+                                    id: ids.next_id(),
+                                    call: remove_keyboard(chat, message_id),
+                                });
+                            }
+                            apply_outcome(
+                                bot,
+                                chat,
+                                &ctx,
+                                outcome.actions,
+                                &mut write,
+                                ids,
+                                &parsed.callback_query_id,
+                            );
+                            if duplicate {
+                                result.note = Some("duplicate input ignored".into());
+                            }
+                            current = next_dialog(current, outcome.state, ctx, ids);
+                            touched = true;
+                            interacted = true;
+                            result.outbox = write.outbox[before..].iter().map(|o| o.id).collect();
+                        }
+                    }
+                }
+                write.inbox.push(NewInbox {
+                    id: inbox_id,
+                    update_id: Some(parsed.update_id),
+                    kind: "update",
+                    body,
+                    result: serde_json::to_value(&result).unwrap_or(Value::Null),
+                });
+            }
+            Item::Tick { inbox_id, token } => {
+                let mut note = None;
+                if let (Some(scenario), Some((id, state, ctx))) = (&bot.scenario, current.clone()) {
+                    let chat = chat_id.parse::<i64>().unwrap_or_default();
+                    write
+                        .history
+                        .push(("user", json!({ "type": "auto", "input": "@AUTO_TRANSITION@" })));
+                    let outcome = step(scenario, Some(&state), &Input::AutoTick { token }, &ctx, now_ms);
+                    if matches!(outcome.kind, OutcomeKind::Ignored) {
+                        write.history.pop();
+                        note = Some("stale timer ignored".to_string());
+                    } else {
+                        apply_outcome(bot, chat, &ctx, outcome.actions, &mut write, ids, &None);
+                        current = next_dialog(Some((id, state, ctx.clone())), outcome.state, ctx, ids);
+                        touched = true;
+                    }
+                } else {
+                    note = Some("no dialog or scenario for the timer".to_string());
+                }
+                write.inbox.push(NewInbox {
+                    id: inbox_id,
+                    update_id: None,
+                    kind: "tick",
+                    body: token.to_string().into_bytes(),
+                    result: json!({ "token": token.to_string(), "note": note }),
+                });
+            }
+        }
+    }
+
+    if touched {
+        write.dialog = match (&original, current) {
+            (Some(orig), None) => DialogChange::Delete {
+                id: orig.id,
+                expected_version: orig.version,
+            },
+            (None, None) => DialogChange::Unchanged,
+            (orig, Some((id, state, context))) => {
+                write.timer = match &state.auto {
+                    Some(pending) => match write.scheduled_at {
+                        Some(due_at) => TimerChange::Set {
+                            token: pending.token,
+                            due_at,
+                        },
+                        None => TimerChange::Unchanged,
+                    },
+                    None => TimerChange::Clear,
+                };
+                DialogChange::Upsert {
+                    id,
+                    expected_version: orig.as_ref().map(|o| o.version),
+                    state: Box::new(state),
+                    context,
+                    last_interaction: interacted,
+                }
+            }
+        };
+        if matches!(write.dialog, DialogChange::Delete { .. }) {
+            write.timer = TimerChange::Clear;
+        }
+    }
+    write
+}
+
+fn next_dialog(
+    current: Option<(Uuid, DialogState, Context)>,
+    new_state: Option<DialogState>,
+    ctx: Context,
+    ids: &mut impl IdSource,
+) -> Option<(Uuid, DialogState, Context)> {
+    new_state.map(|state| {
+        let id = current.map(|c| c.0).unwrap_or_else(|| ids.next_id());
+        (id, state, ctx)
+    })
+}
+
+fn apply_outcome(
+    bot: &BotCtx,
+    chat: i64,
+    ctx: &Context,
+    actions: Vec<Action>,
+    write: &mut ChatWrite,
+    ids: &mut impl IdSource,
+    callback_query_id: &Option<String>,
+) {
+    for action in actions {
+        match action {
+            Action::Send(msg) => {
+                write.history.push(("bot", bot_history(&msg)));
+                for call in render(chat, &msg) {
+                    write.outbox.push(NewOutbox {
+                        id: ids.next_id(),
+                        call,
+                    });
+                }
+            }
+            Action::AnswerCallback { text } => {
+                // The callback is already answered first thing; a text turns it into a toast.
+                if let (Some(text), Some(id)) = (text, callback_query_id) {
+                    write.outbox.push(NewOutbox {
+                        id: ids.next_id(),
+                        call: answer_callback(id, Some(text)),
+                    });
+                }
+            }
+            Action::Emit { event_type, data } => {
+                write.events.push(NewEvent {
+                    event_type,
+                    payload: dialog_event_payload(bot, ctx, data),
+                });
+            }
+            Action::ScheduleAuto { at_ms, token: _ } => write.scheduled_at = Some(at_ms),
+        }
+    }
+}
+
+fn context_of(bot: &BotCtx, chat_id: &str, parsed: &ParsedUpdate) -> Context {
+    Context {
+        platform: bot.platform.to_string(),
+        chat_id: chat_id.to_string(),
+        user: parsed.user.as_ref().map(|u| u.info.clone()).unwrap_or_default(),
+    }
+}
+
+fn user_history(input: &Input, parsed: &ParsedUpdate) -> Value {
+    let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("update_id".into(), json!(parsed.update_id));
+    }
+    v
+}
+
+fn bot_history(msg: &OutMessage) -> Value {
+    serde_json::to_value(msg).unwrap_or(Value::Null)
+}
+
+fn update_event_payload(bot: &BotCtx, parsed: &ParsedUpdate) -> Value {
+    json!({
+        "bot_id": bot.bot_id,
+        "platform": bot.platform,
+        "chat_id": parsed.chat_id.map(|c| c.to_string()),
+        "update_id": parsed.update_id,
+        "user": parsed.user.as_ref().map(|u| json!({
+            "id": u.id,
+            "first_name": u.info.first_name,
+            "last_name": u.info.last_name,
+            "username": u.info.username,
+        })),
+        "input": serde_json::to_value(&parsed.input).unwrap_or(Value::Null),
+        "media": serde_json::to_value(&parsed.media).unwrap_or(Value::Null),
+    })
+}
+
+fn dialog_event_payload(bot: &BotCtx, ctx: &Context, data: Value) -> Value {
+    json!({
+        "bot_id": bot.bot_id,
+        "platform": bot.platform,
+        "chat_id": ctx.chat_id,
+        "data": data,
+    })
+}
+
+/// The dialog status as stored (`active` / `completed`).
+pub fn status_str(state: &DialogState) -> &'static str {
+    match state.status {
+        DialogStatus::Active => "active",
+        DialogStatus::Completed => "completed",
+    }
+}

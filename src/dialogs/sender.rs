@@ -1,0 +1,213 @@
+//! Sending replies: the chat's outbox, oldest first, one chat at a time per process and leased
+//! row by row in the store, so order holds across nodes. A failed send never blocks other chats;
+//! within a chat, a retryable failure stops the queue (later replies must not overtake it).
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Runtime;
+use crate::platforms::telegram::api::{CallError, Uploads};
+use crate::platforms::telegram::render::{ApiCall, MediaRef};
+use crate::secrets::Secret;
+use crate::store::{StoreError, now_ms};
+
+/// How long a node may hold a reply before another node may send it.
+const LEASE_MS: i64 = 30_000;
+/// A rate-limit wait shorter than this is slept in place; longer ones are rescheduled.
+const MAX_INLINE_WAIT_MS: i64 = 1_500;
+
+/// Delay before retry `attempt` (1-based) of a transient failure: 1 s doubling to 5 min.
+pub fn backoff_ms(attempt: i32) -> i64 {
+    let exp = attempt.clamp(1, 20) as u32 - 1;
+    (1_000i64.saturating_mul(1i64 << exp.min(9))).min(300_000)
+}
+
+impl Runtime {
+    pub(crate) async fn bot_token(&self, bot_id: Uuid, platform: &str) -> Result<Option<Secret<String>>, StoreError> {
+        let Some(credential) = self.store.get_credential(bot_id, platform).await? else {
+            return Ok(None);
+        };
+        match self
+            .cipher
+            .open_string(token_purpose(platform), &credential.token_sealed)
+        {
+            Ok(token) => Ok(Some(token)),
+            Err(e) => {
+                tracing::error!(%bot_id, error = %e, "cannot decrypt the bot token");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Send the chat's due replies in order. Returns the ids sent by this call.
+    pub async fn send_chat(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> HashSet<Uuid> {
+        let mut sent = HashSet::new();
+        let _guard = self.send_locks.lock(bot_id, chat_id).await;
+        let token = match self.bot_token(bot_id, platform).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return sent,
+            Err(e) => {
+                tracing::warn!(%bot_id, error = %e, "cannot load the bot token");
+                return sent;
+            }
+        };
+        loop {
+            let row = match self.store.lease_chat_head(bot_id, platform, chat_id, LEASE_MS).await {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the outbox");
+                    break;
+                }
+            };
+            let Ok(mut call) = serde_json::from_str::<ApiCall>(&row.call) else {
+                let _ = self.store.outbox_failed(row.id, "unreadable call").await;
+                continue;
+            };
+            if let Err(wait_until) = self.reserve(bot_id, &call) {
+                let wait = wait_until - now_ms();
+                if wait > MAX_INLINE_WAIT_MS {
+                    let _ = self
+                        .store
+                        .outbox_retry(row.id, wait_until, "outbound rate limit", None)
+                        .await;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+            }
+            resolve_media(&mut call);
+            let outcome = self.api.call(&token, &call, &Uploads::new()).await;
+            let result = match outcome {
+                Ok(ok) => {
+                    metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent")
+                        .increment(1);
+                    self.store
+                        .outbox_sent(row.id, &json!({ "message_ids": ok.message_ids }))
+                        .await
+                        .map(|_| true)
+                }
+                Err(e) if e.is_not_modified() => self
+                    .store
+                    .outbox_sent(row.id, &json!({ "not_modified": true }))
+                    .await
+                    .map(|_| true),
+                Err(e) => {
+                    metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => outcome_label(&e)).increment(1);
+                    self.after_failure(row.id, row.attempts + 1, &mut call, e).await
+                }
+            };
+            match result {
+                Ok(true) => {
+                    sent.insert(row.id);
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a send");
+                    break;
+                }
+            }
+        }
+        sent
+    }
+
+    /// Record a failed send. Ok(true) means "go on with the next reply", Ok(false) "stop".
+    async fn after_failure(
+        &self,
+        id: Uuid,
+        attempt: i32,
+        call: &mut ApiCall,
+        error: CallError,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        match error {
+            CallError::RetryAfter(secs) => {
+                self.store
+                    .outbox_retry(id, now + secs as i64 * 1000, &error.to_string(), None)
+                    .await?;
+                Ok(false)
+            }
+            CallError::Transient(_) if attempt < 12 => {
+                self.store
+                    .outbox_retry(id, now + backoff_ms(attempt), &error.to_string(), None)
+                    .await?;
+                Ok(false)
+            }
+            CallError::Migrated(new_chat) => {
+                call.retarget(new_chat);
+                let text = serde_json::to_string(call).map_err(|e| StoreError::Other(e.to_string()))?;
+                self.store
+                    .outbox_retry(id, now, &error.to_string(), Some(&text))
+                    .await?;
+                Ok(true)
+            }
+            other => {
+                tracing::warn!(outbox_id = %id, error = %other, "reply dropped");
+                self.store.outbox_failed(id, &other.to_string()).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Telegram's outbound limits per bot (when enabled): Err(time) = not before then.
+    fn reserve(&self, bot_id: Uuid, call: &ApiCall) -> Result<(), i64> {
+        if !self.config.telegram_outbound_rate_limit || !call.is_message() {
+            return Ok(());
+        }
+        let Some(chat) = call.chat_id() else { return Ok(()) };
+        let mut planners = self.planners.lock().unwrap_or_else(|p| p.into_inner());
+        let planner = planners
+            .entry(bot_id)
+            .or_insert_with(|| crate::platforms::telegram::ratelimit::RatePlanner::new(Default::default()));
+        // Telegram's group and supergroup ids are negative.
+        planner.reserve(chat, chat < 0, now_ms())
+    }
+}
+
+/// The purpose string sealing a platform token (binds the ciphertext to its use).
+pub fn token_purpose(platform: &str) -> &'static str {
+    match platform {
+        "telegram" => "telegram_token",
+        _ => "platform_token",
+    }
+}
+
+/// Scenario media aliases go out as Telegram file ids until the media library resolves them.
+fn resolve_media(call: &mut ApiCall) {
+    let fix = |m: &mut MediaRef| {
+        if let MediaRef::Alias(alias) = m {
+            *m = MediaRef::FileId(std::mem::take(alias));
+        }
+    };
+    match call {
+        ApiCall::SendMedia { media, .. } => fix(media),
+        ApiCall::SendMediaGroup { items, .. } => items.iter_mut().for_each(|i| fix(&mut i.media)),
+        _ => {}
+    }
+}
+
+fn outcome_label(e: &CallError) -> &'static str {
+    match e {
+        CallError::RetryAfter(_) => "rate_limited",
+        CallError::Transient(_) => "transient",
+        CallError::Permanent { .. } => "rejected",
+        CallError::Migrated(_) => "migrated",
+        CallError::Blocked(_) => "blocked",
+        CallError::TooLarge { .. } => "too_large",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff_ms(1), 1_000);
+        assert_eq!(backoff_ms(2), 2_000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(12), 300_000);
+        assert_eq!(backoff_ms(0), 1_000);
+    }
+}

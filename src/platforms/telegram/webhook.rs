@@ -1,0 +1,196 @@
+//! Registering hookline's webhook with Telegram (SPEC §6, done right): a fresh random secret
+//! token on every registration, stored sealed and checked on every update; status mapping;
+//! removal; and a periodic repair of broken registrations that one node at a time performs.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::api::{CallError, WebhookConfig, WebhookStatus};
+use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
+use crate::dialogs::Runtime;
+use crate::dialogs::sender::token_purpose;
+use crate::secrets::{Secret, random_token};
+use crate::store::{StoreError, now_ms};
+
+const PLATFORM: &str = "telegram";
+const SECRET_PURPOSE: &str = "telegram_secret_token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no active Telegram credentials for bot {0}")]
+    NoCredential(Uuid),
+    #[error("public_url is not configured; set HOOKLINE_PUBLIC_URL to the address Telegram can reach")]
+    NoPublicUrl,
+    #[error("the stored Telegram token cannot be decrypted (was the master key changed?)")]
+    Token,
+    #[error("Telegram API error: {0}")]
+    Telegram(CallError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Options of a registration (GET INN's `/set` body).
+#[derive(Clone, Debug, Default)]
+pub struct SetOptions {
+    pub drop_pending_updates: bool,
+    pub secret_token: Option<Secret<String>>,
+    pub max_connections: Option<u32>,
+    pub allowed_updates: Option<Vec<String>>,
+}
+
+/// The URL Telegram posts this bot's updates to.
+pub fn webhook_url(public_url: &str, bot_id: Uuid) -> String {
+    format!("{}/v1/api/webhooks/telegram/{bot_id}", public_url.trim_end_matches('/'))
+}
+
+/// A secret token is 1–256 characters of `A-Z a-z 0-9 _ -` (Telegram's rule).
+pub fn valid_secret_token(s: &str) -> bool {
+    (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+async fn active_token(rt: &Runtime, bot_id: Uuid) -> Result<Secret<String>, WebhookError> {
+    let credential = rt.store.get_credential(bot_id, PLATFORM).await?;
+    let credential = credential
+        .filter(|c| c.is_active)
+        .ok_or(WebhookError::NoCredential(bot_id))?;
+    rt.cipher
+        .open_string(token_purpose(PLATFORM), &credential.token_sealed)
+        .map_err(|_| WebhookError::Token)
+}
+
+/// Register (or re-register) the bot's webhook and return Telegram's view of it.
+pub async fn register(rt: &Runtime, bot_id: Uuid, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
+    let token = active_token(rt, bot_id).await?;
+    let public_url = rt.config.public_url.as_deref().ok_or(WebhookError::NoPublicUrl)?;
+    let url = webhook_url(public_url, bot_id);
+    let secret = options.secret_token.unwrap_or_else(|| Secret::new(random_token(32)));
+    let config = WebhookConfig {
+        url: url.clone(),
+        secret_token: Some(secret.clone()),
+        allowed_updates: Some(
+            options
+                .allowed_updates
+                .unwrap_or_else(|| DEFAULT_ALLOWED_UPDATES.iter().map(|s| s.to_string()).collect()),
+        ),
+        max_connections: Some(options.max_connections.unwrap_or(40)),
+        drop_pending_updates: options.drop_pending_updates,
+    };
+    rt.api
+        .set_webhook(&token, &config)
+        .await
+        .map_err(WebhookError::Telegram)?;
+    let sealed = rt.cipher.seal(SECRET_PURPOSE, secret.expose().as_bytes());
+    rt.store
+        .set_webhook_state(bot_id, PLATFORM, Some(&url), Some(&sealed))
+        .await?;
+    rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)
+}
+
+pub async fn status(rt: &Runtime, bot_id: Uuid) -> Result<WebhookStatus, WebhookError> {
+    let token = active_token(rt, bot_id).await?;
+    let info = rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)?;
+    rt.store.touch_webhook_checked(bot_id, PLATFORM).await?;
+    Ok(info)
+}
+
+/// Remove the webhook at Telegram and forget the secret token.
+pub async fn unregister(rt: &Runtime, bot_id: Uuid) -> Result<(), WebhookError> {
+    let token = active_token(rt, bot_id).await?;
+    rt.api
+        .delete_webhook(&token, false)
+        .await
+        .map_err(WebhookError::Telegram)?;
+    rt.store.set_webhook_state(bot_id, PLATFORM, None, None).await?;
+    rt.store.clear_secret_token(bot_id, PLATFORM).await?;
+    Ok(())
+}
+
+/// The secret token Telegram must send with this bot's updates, if one was registered.
+pub fn open_secret(rt: &Runtime, sealed: &[u8]) -> Option<Secret<String>> {
+    rt.cipher.open_string(SECRET_PURPOSE, sealed).ok()
+}
+
+/// Whether a registration needs repair (SPEC §6 thresholds).
+pub fn needs_refresh(status: &WebhookStatus, now_secs: i64) -> bool {
+    status.url.is_empty()
+        || status.last_error_date.is_some_and(|d| now_secs - d < 3_600)
+        || status.pending_update_count > 100
+}
+
+/// Re-register broken webhooks of active bots not checked in the last 4 minutes. Only the node
+/// holding the `webhook_refresh` lease does it.
+pub async fn refresh_broken(rt: &Arc<Runtime>) -> Result<usize, WebhookError> {
+    if rt.config.public_url.is_none() {
+        return Ok(0);
+    }
+    if !rt
+        .store
+        .try_lease("telegram_webhook_refresh", &rt.node_id, 240_000)
+        .await?
+    {
+        return Ok(0);
+    }
+    let mut repaired = 0;
+    for credential in rt.store.credentials_to_check(PLATFORM, now_ms() - 240_000, 500).await? {
+        match status(rt, credential.bot_id).await {
+            Ok(s) if needs_refresh(&s, now_ms() / 1000) => {
+                match register(rt, credential.bot_id, SetOptions::default()).await {
+                    Ok(_) => repaired += 1,
+                    Err(e) => tracing::warn!(bot_id = %credential.bot_id, error = %e, "webhook repair failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(bot_id = %credential.bot_id, error = %e, "webhook check failed"),
+        }
+    }
+    Ok(repaired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_thresholds() {
+        let ok = WebhookStatus {
+            url: "https://x".into(),
+            ..Default::default()
+        };
+        assert!(!needs_refresh(&ok, 10_000));
+        assert!(needs_refresh(&WebhookStatus::default(), 10_000), "no url");
+        let recent_error = WebhookStatus {
+            last_error_date: Some(10_000 - 100),
+            ..ok.clone()
+        };
+        assert!(needs_refresh(&recent_error, 10_000));
+        let old_error = WebhookStatus {
+            last_error_date: Some(10_000 - 4_000),
+            ..ok.clone()
+        };
+        assert!(!needs_refresh(&old_error, 10_000));
+        let backlog = WebhookStatus {
+            pending_update_count: 101,
+            ..ok
+        };
+        assert!(needs_refresh(&backlog, 10_000));
+    }
+
+    #[test]
+    fn secret_tokens_follow_telegrams_rule() {
+        assert!(valid_secret_token("abc_DEF-123"));
+        assert!(!valid_secret_token(""));
+        assert!(!valid_secret_token("has space"));
+        assert!(!valid_secret_token(&"a".repeat(257)));
+        assert!(valid_secret_token(&random_token(32)));
+    }
+
+    #[test]
+    fn url_is_under_the_public_base() {
+        let id = Uuid::nil();
+        assert_eq!(
+            webhook_url("https://h.example/", id),
+            format!("https://h.example/v1/api/webhooks/telegram/{id}")
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! The inbound flow's durable state: dialogs, the inbox of acknowledged updates, the outbox of
+//! replies, timers and the events the bots produced. A [`ChatWrite`] (planned purely in
+//! `dialogs::plan`) is applied here in one transaction.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Db, Store, StoreError, StoreResult, new_id, now_ms, on_db};
+use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange};
+
+/// How applying a write ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// An update in the write was already in the inbox: nothing was written.
+    Duplicate,
+    /// The dialog changed since it was read (another node): nothing was written; re-plan.
+    Conflict,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DialogRow {
+    pub id: Uuid,
+    pub bot_id: Uuid,
+    pub platform: String,
+    pub chat_id: String,
+    pub current_step: String,
+    pub status: String,
+    pub state: String,
+    pub context: String,
+    pub version: i64,
+    pub last_interaction_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const DIALOG_COLUMNS: &str = "id, bot_id, platform, chat_id, current_step, status, state, context, version, last_interaction_at, created_at, updated_at";
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub id: Uuid,
+    pub dialog_id: Uuid,
+    pub direction: String,
+    pub message: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InboxResult {
+    pub status: String,
+    pub result: Option<String>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub bot_id: Uuid,
+    pub platform: String,
+    pub chat_id: String,
+    pub call: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub lease_until: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DueTimer {
+    pub bot_id: Uuid,
+    pub platform: String,
+    pub chat_id: String,
+    pub token: i64,
+}
+
+fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
+}
+
+impl Store {
+    pub async fn get_dialog_by_chat(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+    ) -> StoreResult<Option<DialogRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DIALOG_COLUMNS} FROM dialogs WHERE bot_id = $1 AND platform = $2 AND chat_id = $3"
+        ));
+        // Read from the writer on SQLite: the caller is about to write on top of what it reads.
+        Ok(on_db!(&self.db, write pool => {
+            sqlx::query_as::<_, DialogRow>(sql).bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// The answer given to an update already in the inbox.
+    pub async fn inbox_result(&self, bot_id: Uuid, platform: &str, update_id: i64) -> StoreResult<Option<InboxResult>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, InboxResult>(
+                "SELECT status, result FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
+            )
+            .bind(bot_id).bind(platform).bind(update_id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// Apply a planned write in one transaction: all of it, or nothing.
+    pub async fn apply_chat_write(&self, write: &ChatWrite) -> StoreResult<Applied> {
+        let now = now_ms();
+        on_db!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            for row in &write.inbox {
+                let inserted = sqlx::query(
+                    "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'done', $8, $9, $9)
+                     ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
+                )
+                .bind(row.id).bind(write.bot_id).bind(write.platform).bind(row.update_id).bind(row.kind)
+                .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
+                .execute(&mut *tx).await?.rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(Applied::Duplicate);
+                }
+            }
+            let dialog_ok = match &write.dialog {
+                DialogChange::Unchanged => true,
+                DialogChange::Upsert { id, expected_version: None, state, context, .. } => {
+                    sqlx::query(
+                        "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
+                                              last_interaction_at, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $9)
+                         ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
+                    )
+                    .bind(id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(&state.current_step)
+                    .bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?).bind(to_json(context)?).bind(now)
+                    .execute(&mut *tx).await?.rows_affected() == 1
+                }
+                DialogChange::Upsert { id, expected_version: Some(v), state, context, last_interaction } => {
+                    sqlx::query(
+                        "UPDATE dialogs SET current_step = $2, status = $3, state = $4, context = $5, version = version + 1,
+                                last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
+                         WHERE id = $1 AND version = $8",
+                    )
+                    .bind(id).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?)
+                    .bind(to_json(context)?).bind(*last_interaction).bind(now).bind(*v)
+                    .execute(&mut *tx).await?.rows_affected() == 1
+                }
+                DialogChange::Delete { id, expected_version } => {
+                    sqlx::query("DELETE FROM dialogs WHERE id = $1 AND version = $2")
+                        .bind(id).bind(*expected_version).execute(&mut *tx).await?.rows_affected() == 1
+                }
+            };
+            if !dialog_ok {
+                tx.rollback().await?;
+                return Ok(Applied::Conflict);
+            }
+            let dialog_id = match &write.dialog {
+                DialogChange::Upsert { id, .. } => Some(*id),
+                _ => None,
+            };
+            if let Some(dialog_id) = dialog_id {
+                for (direction, message) in &write.history {
+                    sqlx::query("INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(new_id()).bind(dialog_id).bind(*direction).bind(message.to_string()).bind(now)
+                        .execute(&mut *tx).await?;
+                }
+            }
+            for row in &write.outbox {
+                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+                )
+                .bind(row.id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(call).bind(now)
+                .execute(&mut *tx).await?;
+            }
+            for event in &write.events {
+                sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(new_id()).bind(write.account_id).bind(write.bot_id).bind(&event.event_type)
+                    .bind(event.payload.to_string()).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            match write.timer {
+                TimerChange::Unchanged => {}
+                TimerChange::Clear => {
+                    sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3")
+                        .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).execute(&mut *tx).await?;
+                }
+                TimerChange::Set { token, due_at } => {
+                    sqlx::query(
+                        "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
+                         ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0",
+                    )
+                    .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(token as i64).bind(due_at)
+                    .execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<Applied, StoreError>(Applied::Done)
+        })
+    }
+
+    /// The oldest unsent reply of a chat, leased to the caller for `lease_ms` so no other node
+    /// sends it (or anything after it) meanwhile. None when the chat has nothing due, or its
+    /// head is leased by someone else.
+    pub async fn lease_chat_head(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+        lease_ms: i64,
+    ) -> StoreResult<Option<OutboxRow>> {
+        let now = now_ms();
+        let head: Option<OutboxRow> = on_db!(&self.db, write pool => {
+            sqlx::query_as::<_, OutboxRow>(
+                "SELECT id, bot_id, platform, chat_id, call, status, attempts, next_attempt_at, lease_until FROM outbox
+                 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending' ORDER BY id LIMIT 1",
+            )
+            .bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
+        })?;
+        let Some(head) = head else { return Ok(None) };
+        if head.next_attempt_at > now || head.lease_until > now {
+            return Ok(None);
+        }
+        let leased = on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE outbox SET lease_until = $2 WHERE id = $1 AND status = 'pending' AND lease_until <= $3")
+                .bind(head.id).bind(now + lease_ms).bind(now).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok((leased == 1).then_some(head))
+    }
+
+    pub async fn outbox_sent(&self, id: Uuid, response: &Value) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1 WHERE id = $1")
+                .bind(id).bind(now_ms()).bind(response.to_string()).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Try again at `next_at` (also used to re-address a call after a chat migration).
+    pub async fn outbox_retry(&self, id: Uuid, next_at: i64, error: &str, call: Option<&str>) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, lease_until = 0,
+                        call = COALESCE($4, call) WHERE id = $1",
+            )
+            .bind(id).bind(next_at).bind(error).bind(call).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn outbox_failed(&self, id: Uuid, error: &str) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, lease_until = 0 WHERE id = $1")
+                .bind(id).bind(error).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    pub async fn outbox_status(&self, id: Uuid) -> StoreResult<Option<String>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_scalar::<_, String>("SELECT status FROM outbox WHERE id = $1").bind(id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// Chats with a reply due now (for the background sender).
+    pub async fn chats_with_due_replies(&self, limit: i64) -> StoreResult<Vec<(Uuid, String, String)>> {
+        let now = now_ms();
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, (Uuid, String, String)>(
+                "SELECT DISTINCT bot_id, platform, chat_id FROM outbox
+                 WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT $2",
+            )
+            .bind(now).bind(limit).fetch_all(pool).await
+        })?)
+    }
+
+    /// Timers due now, leased to the caller so no other node fires them meanwhile.
+    pub async fn claim_due_timers(&self, lease_ms: i64, limit: i64) -> StoreResult<Vec<DueTimer>> {
+        let now = now_ms();
+        let due: Vec<DueTimer> = on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, DueTimer>(
+                "SELECT bot_id, platform, chat_id, token FROM timers WHERE due_at <= $1 AND lease_until <= $1 ORDER BY due_at LIMIT $2",
+            )
+            .bind(now).bind(limit).fetch_all(pool).await
+        })?;
+        let mut claimed = Vec::with_capacity(due.len());
+        for t in due {
+            let n = on_db!(&self.db, write pool => {
+                sqlx::query(
+                    "UPDATE timers SET lease_until = $5 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND token = $4
+                       AND lease_until <= $6",
+                )
+                .bind(t.bot_id).bind(&t.platform).bind(&t.chat_id).bind(t.token).bind(now + lease_ms).bind(now)
+                .execute(pool).await.map(|r| r.rows_affected())
+            })?;
+            if n == 1 {
+                claimed.push(t);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Remove a fired timer unless a newer one (another token) replaced it.
+    pub async fn clear_timer_if(&self, bot_id: Uuid, platform: &str, chat_id: &str, token: u64) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND token = $4")
+                .bind(bot_id).bind(platform).bind(chat_id).bind(token as i64).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// The earliest pending timer, to sleep until it.
+    pub async fn next_timer_due(&self) -> StoreResult<Option<i64>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(due_at) FROM timers").fetch_one(pool).await
+        })?)
+    }
+
+    /// Events recorded by the bots, oldest first (for the outbound publisher and tests).
+    pub async fn bot_events(&self, bot_id: Uuid, limit: i64) -> StoreResult<Vec<(String, String)>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT event_type, payload FROM bot_events WHERE bot_id = $1 ORDER BY id LIMIT $2",
+            )
+            .bind(bot_id).bind(limit).fetch_all(pool).await
+        })?)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+}
+
+impl Store {
+    pub async fn get_dialog(&self, id: Uuid) -> StoreResult<Option<DialogRow>> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {DIALOG_COLUMNS} FROM dialogs WHERE id = $1"));
+        Ok(on_db!(&self.db, read pool => { sqlx::query_as::<_, DialogRow>(sql).bind(id).fetch_optional(pool).await })?)
+    }
+
+    /// A bot's dialogs, oldest first, optionally filtered by platform and status.
+    pub async fn list_dialogs(
+        &self,
+        bot_id: Uuid,
+        platform: Option<&str>,
+        status: Option<&str>,
+        page: super::Page,
+    ) -> StoreResult<Vec<DialogRow>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {DIALOG_COLUMNS} FROM dialogs WHERE bot_id = $1 AND id > $2
+               AND ($3 IS NULL OR platform = $3) AND ($4 IS NULL OR status = $4) ORDER BY id LIMIT $5"
+        ));
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, DialogRow>(sql).bind(bot_id).bind(page.after_or_nil()).bind(platform).bind(status)
+                .bind(page.fetch_limit()).fetch_all(pool).await
+        })?)
+    }
+
+    /// An operator's change: the whole state, guarded by the version read.
+    pub async fn replace_dialog_state(
+        &self,
+        id: Uuid,
+        version: i64,
+        state: &crate::scenario::DialogState,
+    ) -> StoreResult<bool> {
+        let now = now_ms();
+        let n = on_db!(&self.db, write pool => {
+            sqlx::query(
+                "UPDATE dialogs SET current_step = $3, status = $4, state = $5, version = version + 1, updated_at = $6
+                 WHERE id = $1 AND version = $2",
+            )
+            .bind(id).bind(version).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state))
+            .bind(to_json(state)?).bind(now).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    pub async fn delete_dialog(&self, id: Uuid) -> StoreResult<bool> {
+        let n = on_db!(&self.db, write pool => {
+            sqlx::query("DELETE FROM dialogs WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
+    }
+
+    /// A dialog's history in order (user inputs and bot messages interleaved as they happened).
+    pub async fn dialog_history(&self, dialog_id: Uuid, page: super::Page) -> StoreResult<Vec<HistoryRow>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, HistoryRow>(
+                "SELECT id, dialog_id, direction, message, created_at FROM dialog_history
+                 WHERE dialog_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(dialog_id).bind(page.after_or_nil()).bind(page.fetch_limit()).fetch_all(pool).await
+        })?)
+    }
+}

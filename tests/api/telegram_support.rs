@@ -1,0 +1,159 @@
+//! A bot wired to the fake Telegram Bot API, and update builders.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fake_telegram::FakeTelegram;
+use crate::helpers::{Backend, TestApp};
+
+pub const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+pub struct TgBot {
+    pub app: TestApp,
+    pub tg: FakeTelegram,
+    pub bot_id: String,
+    pub key: String,
+    pub secret: String,
+}
+
+impl TgBot {
+    /// A bot with a Telegram credential and `scenario` active, its webhook registered.
+    pub async fn start(backend: Backend, scenario: Value) -> Option<TgBot> {
+        Self::start_with(backend, scenario, |_| {}).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        scenario: Value,
+        tweak: impl FnOnce(&mut hookline::config::Config),
+    ) -> Option<TgBot> {
+        let tg = FakeTelegram::start().await;
+        let base = tg.base_url();
+        let app = TestApp::spawn_with(backend, |c| {
+            c.telegram_api_url = base;
+            c.public_url = Some("https://hooks.example.com".into());
+            c.telegram_outbound_rate_limit = false;
+            c.rate_limits.webhooks_per_minute = 0;
+            c.rate_limits.bot_management_per_minute = 0;
+            tweak(c);
+        })
+        .await?;
+        let (account, key) = app.account_with_key("Chiho").await;
+        let (s, body) = app
+            .post(
+                &format!("/v1/api/accounts/{account}/bots"),
+                &key,
+                json!({ "name": "HR" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let bot_id = body["data"]["id"].as_str().unwrap().to_string();
+        let (s, body) = app
+            .post(
+                &format!("/v1/api/bots/{bot_id}/platforms"),
+                &key,
+                json!({ "platform": "telegram", "credentials": { "token": TOKEN } }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (s, body) = app
+            .post(
+                &format!("/v1/api/bots/{bot_id}/scenarios"),
+                &key,
+                json!({ "name": "S", "scenario_data": scenario }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let (s, body) = app
+            .post(&format!("/v1/api/bots/{bot_id}/activate"), &key, json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["webhook"]["registered"], true, "{body}");
+        let secret = tg.webhook()["secret_token"]
+            .as_str()
+            .expect("setWebhook got a secret_token")
+            .to_string();
+        Some(TgBot {
+            app,
+            tg,
+            bot_id,
+            key,
+            secret,
+        })
+    }
+
+    pub fn webhook_path(&self) -> String {
+        format!("/v1/api/webhooks/telegram/{}", self.bot_id)
+    }
+
+    /// POST an update with the registered secret token.
+    pub async fn send(&self, update: &Value) -> (StatusCode, Value) {
+        self.send_raw(update.to_string(), Some(&self.secret)).await
+    }
+
+    pub async fn send_raw(&self, body: impl Into<reqwest::Body>, secret: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .app
+            .client
+            .post(self.app.url(&self.webhook_path()))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(s) = secret {
+            req = req.header("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The texts of `sendMessage` calls to `chat`, in order.
+    pub fn texts_to(&self, chat: i64) -> Vec<String> {
+        self.tg
+            .calls_of("sendMessage")
+            .into_iter()
+            .filter(|c| {
+                c.params["chat_id"].as_i64() == Some(chat) || c.params["chat_id"].as_str() == Some(&chat.to_string())
+            })
+            .map(|c| c.params["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+pub fn user(chat: i64) -> Value {
+    json!({ "id": chat, "is_bot": false, "first_name": "Ivan", "last_name": "Petrov", "username": "ivan" })
+}
+
+pub fn text_update(update_id: i64, chat: i64, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000, "text": text,
+            "from": user(chat), "chat": { "id": chat, "type": "private", "first_name": "Ivan" }
+        }
+    })
+}
+
+pub fn callback_update(update_id: i64, chat: i64, data: &str, message_id: i64) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cb{update_id}"), "from": user(chat), "chat_instance": "1", "data": data,
+            "message": { "message_id": message_id, "date": 1_700_000_000, "chat": { "id": chat, "type": "private" }, "text": "…" }
+        }
+    })
+}
+
+/// A scenario that answers every text with what it got.
+pub fn echo_scenario() -> Value {
+    json!({
+        "version": "1.0",
+        "start_step": "echo",
+        "steps": {
+            "echo": {
+                "message": { "text": "got {{last}}" },
+                "expected_input": { "type": "text", "variable": "last" },
+                "next_step": "echo"
+            }
+        }
+    })
+}
