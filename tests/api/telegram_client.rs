@@ -100,7 +100,8 @@ async fn classifies_429_500_and_timeouts() {
     assert!(matches!(quick.call(&token(), &call, &empty).await, Err(CallError::Blocked(_))));
     // The script is used up: the next call succeeds.
     assert!(quick.call(&token(), &call, &empty).await.is_ok());
-    assert_eq!(tg.wait_for("sendMessage", 6, WAIT).await.len(), 6);
+    let arrivals = tg.wait_for("sendMessage", 6, WAIT).await;
+    assert!(arrivals.windows(2).all(|w| w[0].at <= w[1].at), "recorded in arrival order");
 }
 
 #[tokio::test]
@@ -118,8 +119,11 @@ async fn a_rejected_file_id_is_recognised() {
     assert!(err.is_rejected_file_id(), "{err:?}");
     // A good file id is sent by reference.
     let ok = ApiCall::SendMedia {
+        method: MediaMethod::Photo,
+        chat_id: 1,
         media: MediaRef::FileId("AgAC-good".into()),
-        ..call
+        caption: Some("cat".into()),
+        reply_markup: None,
     };
     let sent = api(&tg).call(&token(), &ok, &no_uploads()).await.unwrap();
     assert_eq!(sent.file_ids, vec!["AgAC-good".to_string()]);

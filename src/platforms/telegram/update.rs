@@ -12,6 +12,8 @@
 //!   retried, and the dropped path listed in [`ParsedUpdate::skipped_fields`] for the logs. A
 //!   field hookline never reads must not cost a user their reply.
 
+use std::borrow::Cow;
+
 use frankenstein::types::{CallbackQuery, ChatMember, ChatMemberUpdated, ChatType, Message, User};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -162,11 +164,13 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
     let mut out = ParsedUpdate::new(update_id, EventType::UpdateIgnored, name);
     match kind {
         Kind::Message => {
-            let msg: Message = typed(name, value, MESSAGE_CORE, &mut out.skipped_fields)?;
+            let value = bounded_message(name, value, &mut out.skipped_fields);
+            let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
             read_message(&mut out, name, &msg)?;
         }
         Kind::EditedMessage => {
-            let msg: Message = typed(name, value, MESSAGE_CORE, &mut out.skipped_fields)?;
+            let value = bounded_message(name, value, &mut out.skipped_fields);
+            let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
             read_chat_and_sender(&mut out, name, &msg)?;
             out.event_type = EventType::MessageEdited;
         }
@@ -214,6 +218,31 @@ const MESSAGE_CORE: &[&str] = &[
 ];
 const MEMBER_CORE: &[&str] = &["chat", "from", "date", "old_chat_member", "new_chat_member"];
 const CALLBACK_CORE: &[&str] = &["id", "from", "data", "chat_instance", "inline_message_id"];
+
+/// Fields of a message that hold another message.
+const NESTED_MESSAGES: [&str; 2] = ["reply_to_message", "pinned_message"];
+
+/// Telegram never nests a message more than one level (a reply's own reply is not sent), and
+/// each level of the typed parse costs a deep stack frame; deeper levels are dropped.
+pub(super) fn bounded_message<'a>(name: &str, value: &'a Value, skipped: &mut Vec<String>) -> Cow<'a, Value> {
+    let too_deep = |outer: &str, inner: &str| value.get(outer).and_then(|o| o.get(inner)).is_some();
+    let pairs: Vec<(&str, &str)> = NESTED_MESSAGES
+        .iter()
+        .flat_map(|o| NESTED_MESSAGES.iter().map(move |i| (*o, *i)))
+        .filter(|(o, i)| too_deep(o, i))
+        .collect();
+    if pairs.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let mut copy = value.clone();
+    for (outer, inner) in pairs {
+        if let Some(o) = copy.get_mut(outer).and_then(Value::as_object_mut) {
+            o.remove(inner);
+            skipped.push(format!("{name}.{outer}.{inner}"));
+        }
+    }
+    Cow::Owned(copy)
+}
 
 /// Deserialize `value` as `T`, dropping unreadable non-core top-level fields (module comment).
 pub(super) fn typed<T: DeserializeOwned>(
@@ -330,7 +359,8 @@ fn read_callback(out: &mut ParsedUpdate, name: &str, value: &Value) -> Result<()
             }
             typed(&path, &Value::Object(core), MESSAGE_CORE, &mut out.skipped_fields)?
         } else {
-            typed(&path, message, MESSAGE_CORE, &mut out.skipped_fields)?
+            let message = bounded_message(&path, message, &mut out.skipped_fields);
+            typed(&path, &message, MESSAGE_CORE, &mut out.skipped_fields)?
         };
         set_chat(out, msg.chat.id, msg.chat.type_field);
         out.callback_message_id = Some(i64::from(msg.message_id));
