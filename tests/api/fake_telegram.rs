@@ -106,7 +106,9 @@ impl FakeTelegram {
             state: Arc::new(Mutex::new(State::default())),
             arrived: Arc::new(Notify::new()),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake telegram");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake telegram");
         let addr = listener.local_addr().expect("fake telegram address");
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -125,7 +127,13 @@ impl FakeTelegram {
     }
 
     pub fn calls_of(&self, method: &str) -> Vec<RecordedCall> {
-        self.shared.lock().calls.iter().filter(|c| c.method == method).cloned().collect()
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
     }
 
     /// Wait until at least `count` calls of `method` arrived; panics after `timeout`.
@@ -138,7 +146,10 @@ impl FakeTelegram {
                 return calls;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("waited {timeout:?} for {count} {method} calls, got {}", self.calls_of(method).len());
+                panic!(
+                    "waited {timeout:?} for {count} {method} calls, got {}",
+                    self.calls_of(method).len()
+                );
             }
         }
     }
@@ -157,7 +168,10 @@ impl FakeTelegram {
 
     /// Register a file for `getFile` and download.
     pub fn add_file(&self, file_id: &str, file_path: &str, data: impl Into<Bytes>) {
-        self.shared.lock().files.insert(file_id.to_string(), (file_path.to_string(), data.into()));
+        self.shared
+            .lock()
+            .files
+            .insert(file_id.to_string(), (file_path.to_string(), data.into()));
     }
 
     /// The current webhook settings (`url`, `secret_token`, `allowed_updates`, …).
@@ -172,7 +186,11 @@ fn ok(result: Value) -> Response {
 
 fn error(code: u16, description: &str) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, axum::Json(json!({"ok": false, "error_code": code, "description": description}))).into_response()
+    (
+        status,
+        axum::Json(json!({"ok": false, "error_code": code, "description": description})),
+    )
+        .into_response()
 }
 
 async fn handle(axum::extract::State(shared): axum::extract::State<Shared>, req: Request) -> Response {
@@ -181,7 +199,12 @@ async fn handle(axum::extract::State(shared): axum::extract::State<Shared>, req:
         let Some((_token, file_path)) = rest.split_once('/') else {
             return error(404, "Not Found");
         };
-        let found = shared.lock().files.values().find(|(p, _)| p == file_path).map(|(_, b)| b.clone());
+        let found = shared
+            .lock()
+            .files
+            .values()
+            .find(|(p, _)| p == file_path)
+            .map(|(_, b)| b.clone());
         return match found {
             Some(bytes) => Response::new(Body::from(bytes)),
             None => error(404, "Not Found"),
@@ -232,7 +255,12 @@ async fn read_params(req: Request) -> Result<(Value, Vec<(RecordedFile, Bytes)>)
             params.insert(k.into_owned(), form_value(&v));
         }
     }
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let mut files = Vec::new();
     if content_type.starts_with("multipart/form-data") {
         let mut multipart = Multipart::from_request(req, &()).await.map_err(|e| e.body_text())?;
@@ -241,13 +269,22 @@ async fn read_params(req: Request) -> Result<(Value, Vec<(RecordedFile, Bytes)>)
             let file_name = field.file_name().map(str::to_string);
             let data = field.bytes().await.map_err(|e| e.body_text())?;
             if file_name.is_some() {
-                files.push((RecordedFile { field: name, file_name, size: data.len() }, data));
+                files.push((
+                    RecordedFile {
+                        field: name,
+                        file_name,
+                        size: data.len(),
+                    },
+                    data,
+                ));
             } else {
                 params.insert(name, form_value(&String::from_utf8_lossy(&data)));
             }
         }
     } else if *req.method() == Method::POST {
-        let body = axum::body::to_bytes(req.into_body(), 64 << 20).await.map_err(|e| e.to_string())?;
+        let body = axum::body::to_bytes(req.into_body(), 64 << 20)
+            .await
+            .map_err(|e| e.to_string())?;
         if content_type.starts_with("application/json") {
             match serde_json::from_slice(&body).map_err(|e| e.to_string())? {
                 Value::Object(map) => params.extend(map),
@@ -292,7 +329,7 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
                 let reference = params.get(&field).and_then(Value::as_str).unwrap_or("");
                 match file_for(&mut state, reference, files) {
                     Ok(id) => id,
-                    Err(resp) => return resp,
+                    Err(description) => return error(400, description),
                 }
             };
             state.next_message_id += 1;
@@ -311,11 +348,15 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
             };
             let mut messages = Vec::new();
             for item in items {
-                let kind = item.get("type").and_then(Value::as_str).unwrap_or("document").to_string();
+                let kind = item
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("document")
+                    .to_string();
                 let reference = item.get("media").and_then(Value::as_str).unwrap_or("");
                 let file_id = match file_for(&mut state, reference, files) {
                     Ok(id) => id,
-                    Err(resp) => return resp,
+                    Err(description) => return error(400, description),
                 };
                 state.next_message_id += 1;
                 let file = json!({"file_id": file_id, "file_unique_id": format!("u-{file_id}")});
@@ -327,7 +368,9 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
         }
         "answerCallbackQuery" | "editMessageReplyMarkup" => ok(json!(true)),
         "setWebhook" => {
-            let Some(obj) = params.as_object() else { return error(400, "Bad Request") };
+            let Some(obj) = params.as_object() else {
+                return error(400, "Bad Request");
+            };
             state.webhook = obj.clone();
             ok(json!(true))
         }
@@ -362,16 +405,16 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
 }
 
 /// The file id a send ends up with: a new one for an upload, the given one otherwise.
-fn file_for(state: &mut State, reference: &str, files: &[(RecordedFile, Bytes)]) -> Result<String, Response> {
+fn file_for(state: &mut State, reference: &str, files: &[(RecordedFile, Bytes)]) -> Result<String, &'static str> {
     if let Some(part) = reference.strip_prefix("attach://") {
         if !files.iter().any(|(f, _)| f.field == part) {
-            return Err(error(400, "Bad Request: wrong file identifier/HTTP URL specified"));
+            return Err("Bad Request: wrong file identifier/HTTP URL specified");
         }
         state.next_file += 1;
         return Ok(format!("fake-file-{}", state.next_file));
     }
     if reference.is_empty() || state.rejected_file_ids.contains(reference) {
-        return Err(error(400, "Bad Request: wrong file identifier/HTTP URL specified"));
+        return Err("Bad Request: wrong file identifier/HTTP URL specified");
     }
     Ok(reference.to_string())
 }

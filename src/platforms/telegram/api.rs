@@ -42,7 +42,9 @@ pub struct BotApi {
 
 impl std::fmt::Debug for BotApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotApi").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("BotApi")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,7 +125,8 @@ impl BotApi {
                         Body::Multipart(fields, vec![(method.field().to_string(), file)])
                     }
                     other => {
-                        fields[method.field()] = Value::String(attach(other, uploads, method.field(), &mut Vec::new())?);
+                        fields[method.field()] =
+                            Value::String(attach(other, uploads, method.field(), &mut Vec::new())?);
                         Body::Json(fields)
                     }
                 }
@@ -141,11 +144,16 @@ impl BotApi {
                     media.push(entry);
                 }
                 let fields = json!({ "chat_id": chat_id, "media": media });
-                if files.is_empty() { Body::Json(fields) } else { Body::Multipart(fields, files) }
+                if files.is_empty() {
+                    Body::Json(fields)
+                } else {
+                    Body::Multipart(fields, files)
+                }
             }
-            ApiCall::AnswerCallbackQuery { callback_query_id, text } => {
-                Body::Json(json!({ "callback_query_id": callback_query_id, "text": text }))
-            }
+            ApiCall::AnswerCallbackQuery {
+                callback_query_id,
+                text,
+            } => Body::Json(json!({ "callback_query_id": callback_query_id, "text": text })),
             ApiCall::EditMessageReplyMarkup {
                 chat_id,
                 message_id,
@@ -188,7 +196,9 @@ impl BotApi {
 
     /// `getFile`: where to download a file the user sent.
     pub async fn get_file(&self, token: &Secret<String>, file_id: &str) -> Result<FileInfo, CallError> {
-        let result = self.send(token, "getFile", Body::Json(json!({ "file_id": file_id }))).await?;
+        let result = self
+            .send(token, "getFile", Body::Json(json!({ "file_id": file_id })))
+            .await?;
         decode(result)
     }
 
@@ -207,13 +217,7 @@ impl BotApi {
             });
         }
         let url = format!("{}/file/bot{}/{}", self.base, token.expose(), file_path);
-        let mut response = self
-            .http
-            .get(url)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(network)?;
+        let mut response = self.http.get(url).timeout(self.timeout).send().await.map_err(network)?;
         let status = response.status();
         if !status.is_success() {
             let code = i64::from(status.as_u16());
@@ -262,7 +266,12 @@ enum Body {
 }
 
 /// The string that names `media` in a request: a file id, or `attach://{part}` for an upload.
-fn attach(media: &MediaRef, uploads: &Uploads, part: &str, files: &mut Vec<(String, FileData)>) -> Result<String, CallError> {
+fn attach(
+    media: &MediaRef,
+    uploads: &Uploads,
+    part: &str,
+    files: &mut Vec<(String, FileData)>,
+) -> Result<String, CallError> {
     match media {
         MediaRef::FileId(id) => Ok(id.clone()),
         MediaRef::Upload { media_id } => {

@@ -9,18 +9,30 @@ fn body(v: serde_json::Value) -> Vec<u8> {
 #[test]
 fn classification_table() {
     let cases: Vec<(u16, Vec<u8>, Result<Value, CallError>)> = vec![
-        (200, body(json!({"ok": true, "result": {"message_id": 5}})), Ok(json!({"message_id": 5}))),
+        (
+            200,
+            body(json!({"ok": true, "result": {"message_id": 5}})),
+            Ok(json!({"message_id": 5})),
+        ),
         (
             429,
-            body(json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}})),
+            body(
+                json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}}),
+            ),
             Err(CallError::RetryAfter(7)),
         ),
-        (429, body(json!({"ok": false, "error_code": 429, "description": "Too Many Requests"})), Err(CallError::RetryAfter(1))),
+        (
+            429,
+            body(json!({"ok": false, "error_code": 429, "description": "Too Many Requests"})),
+            Err(CallError::RetryAfter(1)),
+        ),
         (429, b"<html>".to_vec(), Err(CallError::RetryAfter(1))),
         (
             400,
-            body(json!({"ok": false, "error_code": 400, "description": "Bad Request: group chat was upgraded to a supergroup chat",
-                "parameters": {"migrate_to_chat_id": -1001234}})),
+            body(
+                json!({"ok": false, "error_code": 400, "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                "parameters": {"migrate_to_chat_id": -1001234}}),
+            ),
             Err(CallError::Migrated(-1001234)),
         ),
         (
@@ -28,7 +40,11 @@ fn classification_table() {
             body(json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})),
             Err(CallError::Blocked("Forbidden: bot was blocked by the user".into())),
         ),
-        (502, b"Bad Gateway".to_vec(), Err(CallError::Transient("unexpected answer (HTTP 502)".into()))),
+        (
+            502,
+            b"Bad Gateway".to_vec(),
+            Err(CallError::Transient("unexpected answer (HTTP 502)".into())),
+        ),
         (
             500,
             body(json!({"ok": false, "error_code": 500, "description": "Internal Server Error"})),
@@ -36,23 +52,55 @@ fn classification_table() {
         ),
         (
             400,
-            body(json!({"ok": false, "error_code": 400, "description": "Bad Request: wrong file identifier/HTTP URL specified"})),
-            Err(CallError::Permanent { code: 400, description: "Bad Request: wrong file identifier/HTTP URL specified".into() }),
+            body(
+                json!({"ok": false, "error_code": 400, "description": "Bad Request: wrong file identifier/HTTP URL specified"}),
+            ),
+            Err(CallError::Permanent {
+                code: 400,
+                description: "Bad Request: wrong file identifier/HTTP URL specified".into(),
+            }),
         ),
-        (404, b"".to_vec(), Err(CallError::Permanent { code: 404, description: "unexpected answer (HTTP 404)".into() })),
+        (
+            404,
+            b"".to_vec(),
+            Err(CallError::Permanent {
+                code: 404,
+                description: "unexpected answer (HTTP 404)".into(),
+            }),
+        ),
     ];
     for (status, body, want) in cases {
-        assert_eq!(classify(status, &body), want, "{status} {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            classify(status, &body),
+            want,
+            "{status} {}",
+            String::from_utf8_lossy(&body)
+        );
     }
 }
 
 #[test]
 fn error_helpers() {
-    let rejected = CallError::Permanent { code: 400, description: "Bad Request: wrong file identifier/HTTP URL specified".into() };
+    let rejected = CallError::Permanent {
+        code: 400,
+        description: "Bad Request: wrong file identifier/HTTP URL specified".into(),
+    };
     assert!(rejected.is_rejected_file_id());
     assert!(!rejected.is_retryable());
-    assert!(!CallError::Permanent { code: 400, description: "Bad Request: chat not found".into() }.is_rejected_file_id());
-    assert!(CallError::Permanent { code: 400, description: "Bad Request: message is not modified".into() }.is_not_modified());
+    assert!(
+        !CallError::Permanent {
+            code: 400,
+            description: "Bad Request: chat not found".into()
+        }
+        .is_rejected_file_id()
+    );
+    assert!(
+        CallError::Permanent {
+            code: 400,
+            description: "Bad Request: message is not modified".into()
+        }
+        .is_not_modified()
+    );
     assert!(CallError::RetryAfter(3).is_retryable() && CallError::Transient("x".into()).is_retryable());
 }
 
@@ -66,11 +114,32 @@ fn sent_reads_message_ids_and_new_file_ids() {
         reply_markup: None,
     };
     let result = json!({"message_id": 9, "photo": [{"file_id": "small"}, {"file_id": "big"}]});
-    assert_eq!(Sent::from_result(&call, result), Sent { message_ids: vec![9], file_ids: vec!["big".into()] });
-    let group = ApiCall::SendMediaGroup { chat_id: 1, items: vec![] };
+    assert_eq!(
+        Sent::from_result(&call, result),
+        Sent {
+            message_ids: vec![9],
+            file_ids: vec!["big".into()]
+        }
+    );
+    let group = ApiCall::SendMediaGroup {
+        chat_id: 1,
+        items: vec![],
+    };
     let result = json!([{"message_id": 1, "document": {"file_id": "d"}}, {"message_id": 2, "video": {"file_id": "v"}}]);
-    assert_eq!(Sent::from_result(&group, result), Sent { message_ids: vec![1, 2], file_ids: vec!["d".into(), "v".into()] });
-    assert_eq!(Sent::from_result(&crate::platforms::telegram::render::answer_callback("c", None), json!(true)), Sent::default());
+    assert_eq!(
+        Sent::from_result(&group, result),
+        Sent {
+            message_ids: vec![1, 2],
+            file_ids: vec!["d".into(), "v".into()]
+        }
+    );
+    assert_eq!(
+        Sent::from_result(
+            &crate::platforms::telegram::render::answer_callback("c", None),
+            json!(true)
+        ),
+        Sent::default()
+    );
 }
 
 #[test]

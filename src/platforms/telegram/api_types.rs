@@ -81,7 +81,12 @@ impl Sent {
             }
             let fields: &[MediaMethod] = match call {
                 ApiCall::SendMedia { method, .. } => std::slice::from_ref(method),
-                ApiCall::SendMediaGroup { .. } => &[MediaMethod::Photo, MediaMethod::Video, MediaMethod::Audio, MediaMethod::Document],
+                ApiCall::SendMediaGroup { .. } => &[
+                    MediaMethod::Photo,
+                    MediaMethod::Video,
+                    MediaMethod::Audio,
+                    MediaMethod::Document,
+                ],
                 _ => &[],
             };
             for field in fields {

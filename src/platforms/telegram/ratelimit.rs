@@ -135,7 +135,8 @@ fn window_wait(sent: &mut VecDeque<i64>, limit: usize, window_ms: i64, now_ms: i
     if sent.len() < limit.max(1) {
         return None;
     }
-    sent.front().map(|oldest| oldest.saturating_add(window_ms).max(now_ms + 1))
+    sent.front()
+        .map(|oldest| oldest.saturating_add(window_ms).max(now_ms + 1))
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ pub enum MediaRef {
     /// A Telegram `file_id`, sent by reference.
     FileId(String),
     /// A stored file (`media_id`) whose bytes are uploaded.
-    Upload { media_id: String },
+    Upload {
+        media_id: String,
+    },
 }
 
 /// The Bot API method that sends one file.
@@ -251,7 +253,13 @@ pub fn render(chat_id: i64, msg: &OutMessage) -> Vec<ApiCall> {
     calls
 }
 
-fn render_single(calls: &mut Vec<ApiCall>, chat_id: i64, text: &str, item: &MediaItem, markup: Option<InlineKeyboardMarkup>) {
+fn render_single(
+    calls: &mut Vec<ApiCall>,
+    chat_id: i64,
+    text: &str,
+    item: &MediaItem,
+    markup: Option<InlineKeyboardMarkup>,
+) {
     let own = item.caption.as_deref().filter(|c| !c.trim().is_empty());
     let text = text.trim_end();
     let combined = match own {

@@ -40,7 +40,13 @@ fn view(calls: &[ApiCall]) -> Vec<Value> {
                 ..
             } => json!([method.method(), alias(media), caption, kb(reply_markup)]),
             ApiCall::SendMediaGroup { items, .. } => {
-                json!(["sendMediaGroup", items.iter().map(|i| json!([i.kind.field(), alias(&i.media)])).collect::<Vec<_>>()])
+                json!([
+                    "sendMediaGroup",
+                    items
+                        .iter()
+                        .map(|i| json!([i.kind.field(), alias(&i.media)]))
+                        .collect::<Vec<_>>()
+                ])
             }
             other => json!([other.method()]),
         })
@@ -57,12 +63,19 @@ fn alias(m: &MediaRef) -> String {
 fn kb(markup: &Option<InlineKeyboardMarkup>) -> Value {
     match markup {
         None => Value::Null,
-        Some(m) => json!(serde_json::to_value(m).unwrap()["inline_keyboard"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|row| row.as_array().unwrap().iter().map(|b| b["text"].clone()).collect::<Vec<_>>())
-            .collect::<Vec<_>>()),
+        Some(m) => json!(
+            serde_json::to_value(m).unwrap()["inline_keyboard"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["text"].clone())
+                    .collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        ),
     }
 }
 
@@ -85,23 +98,42 @@ fn rendering_table() {
     let long_caption = "c".repeat(MAX_CAPTION_CHARS + 1);
     let cases: Vec<(&str, OutMessage, Value)> = vec![
         ("text only", msg("Hi", vec![], 0), json!([["sendMessage", "Hi", null]])),
-        ("text + buttons", msg("Pick", vec![], 3), json!([["sendMessage", "Pick", [["B1", "B2"], ["B3"]]]])),
+        (
+            "text + buttons",
+            msg("Pick", vec![], 3),
+            json!([["sendMessage", "Pick", [["B1", "B2"], ["B3"]]]]),
+        ),
         ("nothing", msg("  ", vec![], 0), json!([])),
-        ("buttons, blank text", msg("", vec![], 1), json!([["sendMessage", "👆", [["B1"]]]])),
+        (
+            "buttons, blank text",
+            msg("", vec![], 1),
+            json!([["sendMessage", "👆", [["B1"]]]]),
+        ),
         (
             "one photo takes the text as caption and the keyboard",
             msg("Look", vec![item("image", "cat")], 2),
             json!([["sendPhoto", "cat", "Look", [["B1", "B2"]]]]),
         ),
-        ("one media without text", msg("", vec![item("video", "v")], 0), json!([["sendVideo", "v", null, null]])),
+        (
+            "one media without text",
+            msg("", vec![item("video", "v")], 0),
+            json!([["sendVideo", "v", null, null]]),
+        ),
         (
             "text over 1,024 goes first",
             msg(&long_caption, vec![item("document", "d")], 1),
-            json!([["sendMessage", long_caption, null], ["sendDocument", "d", null, [["B1"]]]]),
+            json!([
+                ["sendMessage", long_caption, null],
+                ["sendDocument", "d", null, [["B1"]]]
+            ]),
         ),
         (
             "album of photos and videos, text first, keyboard after",
-            msg("Gallery", vec![item("image", "p1"), item("video", "v1"), item("photo", "p2")], 2),
+            msg(
+                "Gallery",
+                vec![item("image", "p1"), item("video", "v1"), item("photo", "p2")],
+                2,
+            ),
             json!([
                 ["sendMessage", "Gallery", null],
                 ["sendMediaGroup", [["photo", "p1"], ["video", "v1"], ["photo", "p2"]]],
@@ -110,8 +142,19 @@ fn rendering_table() {
         ),
         (
             "mixed kinds split into allowed groups",
-            msg("", vec![item("image", "p1"), item("image", "p2"), item("document", "d1"), item("document", "d2"),
-                item("audio", "a1"), item("animation", "g1"), item("image", "p3")], 0),
+            msg(
+                "",
+                vec![
+                    item("image", "p1"),
+                    item("image", "p2"),
+                    item("document", "d1"),
+                    item("document", "d2"),
+                    item("audio", "a1"),
+                    item("animation", "g1"),
+                    item("image", "p3"),
+                ],
+                0,
+            ),
             json!([
                 ["sendMediaGroup", [["photo", "p1"], ["photo", "p2"]]],
                 ["sendMediaGroup", [["document", "d1"], ["document", "d2"]]],
@@ -155,7 +198,11 @@ fn item_captions_join_the_text_and_are_capped() {
     let calls = render(5, &msg("Title", vec![one.clone(), one], 0));
     match &calls[1] {
         ApiCall::SendMediaGroup { items, .. } => {
-            assert!(items.iter().all(|i| i.caption.as_ref().unwrap().chars().count() == MAX_CAPTION_CHARS))
+            assert!(
+                items
+                    .iter()
+                    .all(|i| i.caption.as_ref().unwrap().chars().count() == MAX_CAPTION_CHARS)
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -164,7 +211,7 @@ fn item_captions_join_the_text_and_are_capped() {
 #[test]
 fn long_text_splits_at_lines_and_keeps_the_keyboard_last() {
     let line = "x".repeat(1000);
-    let text = vec![line.as_str(); 9].join("\n");
+    let text = [line.as_str(); 9].join("\n");
     let calls = render(5, &msg(&text, vec![], 1));
     let texts: Vec<(usize, bool)> = calls
         .iter()

@@ -144,7 +144,9 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
         return Err(UpdateError::new("body must be a JSON object"));
     };
     if depth(&root) > MAX_DEPTH {
-        return Err(UpdateError::new(format!("body is nested deeper than {MAX_DEPTH} levels")));
+        return Err(UpdateError::new(format!(
+            "body is nested deeper than {MAX_DEPTH} levels"
+        )));
     }
     let update_id = match obj.get("update_id") {
         None => return Err(UpdateError::new("update_id: missing")),
@@ -264,7 +266,11 @@ pub(super) fn typed<T: DeserializeOwned>(
         };
         let reject = || {
             let path = err.path().to_string();
-            let at = if path == "." { name.to_string() } else { format!("{name}.{path}") };
+            let at = if path == "." {
+                name.to_string()
+            } else {
+                format!("{name}.{path}")
+            };
             UpdateError::new(format!("{at}: {}", err.inner()))
         };
         let Some(field) = field.filter(|f| !core.contains(&f.as_str())) else {
@@ -339,7 +345,12 @@ fn read_callback(out: &mut ParsedUpdate, name: &str, value: &Value) -> Result<()
             without_message.insert(k.clone(), v.clone());
         }
     }
-    let cb: CallbackQuery = typed(name, &Value::Object(without_message), CALLBACK_CORE, &mut out.skipped_fields)?;
+    let cb: CallbackQuery = typed(
+        name,
+        &Value::Object(without_message),
+        CALLBACK_CORE,
+        &mut out.skipped_fields,
+    )?;
     out.user = Some(user(name, &cb.from)?);
     out.callback_query_id = Some(cb.id.clone());
     out.event_type = EventType::CallbackReceived;
@@ -426,31 +437,87 @@ fn media_of(msg: &Message) -> Option<IncomingMedia> {
         })
     };
     if let Some(a) = &msg.animation {
-        return item(MediaKind::Animation, &a.file_id, &a.file_unique_id, a.file_name.as_ref(), a.mime_type.as_ref(), a.file_size);
+        return item(
+            MediaKind::Animation,
+            &a.file_id,
+            &a.file_unique_id,
+            a.file_name.as_ref(),
+            a.mime_type.as_ref(),
+            a.file_size,
+        );
     }
     if let Some(sizes) = &msg.photo {
         let best = sizes
             .iter()
             .max_by_key(|p| (u64::from(p.width) * u64::from(p.height), p.file_size.unwrap_or(0)))?;
-        return item(MediaKind::Photo, &best.file_id, &best.file_unique_id, None, None, best.file_size);
+        return item(
+            MediaKind::Photo,
+            &best.file_id,
+            &best.file_unique_id,
+            None,
+            None,
+            best.file_size,
+        );
     }
     if let Some(v) = &msg.video {
-        return item(MediaKind::Video, &v.file_id, &v.file_unique_id, v.file_name.as_ref(), v.mime_type.as_ref(), v.file_size);
+        return item(
+            MediaKind::Video,
+            &v.file_id,
+            &v.file_unique_id,
+            v.file_name.as_ref(),
+            v.mime_type.as_ref(),
+            v.file_size,
+        );
     }
     if let Some(a) = &msg.audio {
-        return item(MediaKind::Audio, &a.file_id, &a.file_unique_id, a.file_name.as_ref(), a.mime_type.as_ref(), a.file_size);
+        return item(
+            MediaKind::Audio,
+            &a.file_id,
+            &a.file_unique_id,
+            a.file_name.as_ref(),
+            a.mime_type.as_ref(),
+            a.file_size,
+        );
     }
     if let Some(d) = &msg.document {
-        return item(MediaKind::Document, &d.file_id, &d.file_unique_id, d.file_name.as_ref(), d.mime_type.as_ref(), d.file_size);
+        return item(
+            MediaKind::Document,
+            &d.file_id,
+            &d.file_unique_id,
+            d.file_name.as_ref(),
+            d.mime_type.as_ref(),
+            d.file_size,
+        );
     }
     if let Some(v) = &msg.voice {
-        return item(MediaKind::Voice, &v.file_id, &v.file_unique_id, None, v.mime_type.as_ref(), v.file_size);
+        return item(
+            MediaKind::Voice,
+            &v.file_id,
+            &v.file_unique_id,
+            None,
+            v.mime_type.as_ref(),
+            v.file_size,
+        );
     }
     if let Some(v) = &msg.video_note {
-        return item(MediaKind::VideoNote, &v.file_id, &v.file_unique_id, None, None, v.file_size);
+        return item(
+            MediaKind::VideoNote,
+            &v.file_id,
+            &v.file_unique_id,
+            None,
+            None,
+            v.file_size,
+        );
     }
     if let Some(s) = &msg.sticker {
-        return item(MediaKind::Sticker, &s.file_id, &s.file_unique_id, None, None, s.file_size);
+        return item(
+            MediaKind::Sticker,
+            &s.file_id,
+            &s.file_unique_id,
+            None,
+            None,
+            s.file_size,
+        );
     }
     None
 }

@@ -63,7 +63,10 @@ fn commands_with_bot_name_and_payload() {
         );
     }
     // A lone slash is text.
-    assert_eq!(parse("message", message(json!({"text": "/"}))).event_type, EventType::MessageReceived);
+    assert_eq!(
+        parse("message", message(json!({"text": "/"}))).event_type,
+        EventType::MessageReceived
+    );
 }
 
 #[test]
@@ -76,7 +79,10 @@ fn photo_takes_the_largest_size_and_keeps_the_caption() {
     let p = parse("message", message(json!({"photo": sizes, "caption": "my cat"})));
     assert_eq!(p.event_type, EventType::MediaReceived);
     let media = p.media.unwrap();
-    assert_eq!((media.kind, media.file_id.as_str(), media.file_size), (MediaKind::Photo, "large", Some(90000)));
+    assert_eq!(
+        (media.kind, media.file_id.as_str(), media.file_size),
+        (MediaKind::Photo, "large", Some(90000))
+    );
     assert_eq!(media.caption.as_deref(), Some("my cat"));
     match p.input {
         Some(Input::Media(m)) => {
@@ -96,11 +102,27 @@ fn every_media_kind() {
     };
     let av = json!({"width": 1, "height": 1, "duration": 1});
     let cases = [
-        ("document", file(json!({"file_name": "cv.pdf", "mime_type": "application/pdf"})), MediaKind::Document),
+        (
+            "document",
+            file(json!({"file_name": "cv.pdf", "mime_type": "application/pdf"})),
+            MediaKind::Document,
+        ),
         ("video", file(av.clone()), MediaKind::Video),
-        ("audio", file(json!({"duration": 3, "mime_type": "audio/mpeg"})), MediaKind::Audio),
-        ("voice", file(json!({"duration": 3, "mime_type": "audio/ogg"})), MediaKind::Voice),
-        ("video_note", file(json!({"length": 240, "duration": 3})), MediaKind::VideoNote),
+        (
+            "audio",
+            file(json!({"duration": 3, "mime_type": "audio/mpeg"})),
+            MediaKind::Audio,
+        ),
+        (
+            "voice",
+            file(json!({"duration": 3, "mime_type": "audio/ogg"})),
+            MediaKind::Voice,
+        ),
+        (
+            "video_note",
+            file(json!({"length": 240, "duration": 3})),
+            MediaKind::VideoNote,
+        ),
         (
             "sticker",
             file(json!({"type": "regular", "width": 512, "height": 512, "is_animated": false, "is_video": false})),
@@ -116,16 +138,28 @@ fn every_media_kind() {
     let anim = file(av);
     let p = parse("message", message(json!({"animation": anim.clone(), "document": anim})));
     assert_eq!(p.media.map(|m| m.kind), Some(MediaKind::Animation));
-    let p = parse("message", message(json!({"document": file(json!({"file_name": "cv.pdf", "mime_type": "application/pdf"}))})));
+    let p = parse(
+        "message",
+        message(json!({"document": file(json!({"file_name": "cv.pdf", "mime_type": "application/pdf"}))})),
+    );
     let m = p.media.unwrap();
-    assert_eq!((m.file_name.as_deref(), m.mime_type.as_deref()), (Some("cv.pdf"), Some("application/pdf")));
+    assert_eq!(
+        (m.file_name.as_deref(), m.mime_type.as_deref()),
+        (Some("cv.pdf"), Some("application/pdf"))
+    );
 }
 
 #[test]
 fn location_venue_and_contact() {
     let loc = json!({"latitude": 52.5, "longitude": 13.4});
     let p = parse("message", message(json!({"location": loc})));
-    assert_eq!(p.input, Some(Input::Location { latitude: 52.5, longitude: 13.4 }));
+    assert_eq!(
+        p.input,
+        Some(Input::Location {
+            latitude: 52.5,
+            longitude: 13.4
+        })
+    );
     let venue = json!({"location": loc, "title": "Cafe", "address": "Main St 1"});
     let p = parse("message", message(json!({"venue": venue})));
     assert!(matches!(p.input, Some(Input::Location { .. })));
@@ -149,7 +183,10 @@ fn service_messages_are_ignored_and_migration_is_reported() {
     assert_eq!(p.event_type, EventType::UpdateIgnored);
     assert_eq!(p.input, None);
     assert_eq!(p.chat_type, Some(ChatKind::Group));
-    let p = parse("message", message(json!({"chat": group, "migrate_to_chat_id": -1001234567890i64})));
+    let p = parse(
+        "message",
+        message(json!({"chat": group, "migrate_to_chat_id": -1001234567890i64})),
+    );
     assert_eq!(p.event_type, EventType::UpdateIgnored);
     assert_eq!(p.migrate_to_chat_id, Some(-1001234567890));
     assert!(p.chat_type.unwrap().is_group());
@@ -157,7 +194,10 @@ fn service_messages_are_ignored_and_migration_is_reported() {
 
 #[test]
 fn edited_message() {
-    let p = parse("edited_message", message(json!({"text": "fixed", "edit_date": 1_700_000_100})));
+    let p = parse(
+        "edited_message",
+        message(json!({"text": "fixed", "edit_date": 1_700_000_100})),
+    );
     assert_eq!(p.event_type, EventType::MessageEdited);
     assert_eq!((p.chat_id, p.message_id, p.input), (Some(111), Some(7), None));
 }
@@ -187,9 +227,18 @@ fn callback_query_variants() {
         json!({"id": "c", "from": user_json(), "chat_instance": "ci", "message": inaccessible, "data": "x"}),
     );
     assert_eq!((p.chat_id, p.callback_message_id), (Some(111), Some(9)));
-    let p = parse("callback_query", json!({"id": "c", "from": user_json(), "chat_instance": "ci", "game_short_name": "g"}));
-    assert_eq!((p.event_type, p.input, p.chat_id), (EventType::CallbackReceived, None, None));
-    let p = parse("callback_query", json!({"id": "c", "from": user_json(), "chat_instance": "ci", "inline_message_id": "im", "data": "d"}));
+    let p = parse(
+        "callback_query",
+        json!({"id": "c", "from": user_json(), "chat_instance": "ci", "game_short_name": "g"}),
+    );
+    assert_eq!(
+        (p.event_type, p.input, p.chat_id),
+        (EventType::CallbackReceived, None, None)
+    );
+    let p = parse(
+        "callback_query",
+        json!({"id": "c", "from": user_json(), "chat_instance": "ci", "inline_message_id": "im", "data": "d"}),
+    );
     assert_eq!(p.chat_id, None);
 }
 
@@ -202,9 +251,7 @@ fn my_chat_member_blocked_and_unblocked() {
         }
         m
     };
-    let upd = |old: &str, new: &str| {
-        json!({"chat": chat_json(), "from": user_json(), "date": 1, "old_chat_member": member(old), "new_chat_member": member(new)})
-    };
+    let upd = |old: &str, new: &str| json!({"chat": chat_json(), "from": user_json(), "date": 1, "old_chat_member": member(old), "new_chat_member": member(new)});
     for (old, new, expected) in [
         ("member", "kicked", EventType::BotBlocked),
         ("member", "left", EventType::BotBlocked),
@@ -228,25 +275,64 @@ fn every_other_kind_is_ignored() {
     let cases: Vec<(&str, Value)> = vec![
         ("channel_post", post.clone()),
         ("edited_channel_post", post),
-        ("business_message", message(json!({"text": "hi", "business_connection_id": "bc"}))),
-        ("edited_business_message", message(json!({"text": "hi", "business_connection_id": "bc"}))),
-        ("deleted_business_messages", json!({"business_connection_id": "bc", "chat": chat_json(), "message_ids": [1, 2]})),
-        ("message_reaction", json!({"chat": chat_json(), "message_id": 1, "user": user_json(), "date": 1,
-            "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]})),
-        ("message_reaction_count", json!({"chat": channel, "message_id": 1, "date": 1,
-            "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": 3}]})),
-        ("inline_query", json!({"id": "iq", "from": user_json(), "query": "cats", "offset": ""})),
-        ("chosen_inline_result", json!({"result_id": "r", "from": user_json(), "query": "cats"})),
-        ("shipping_query", json!({"id": "s", "from": user_json(), "invoice_payload": "p", "shipping_address":
-            {"country_code": "DE", "state": "", "city": "Berlin", "street_line1": "A", "street_line2": "", "post_code": "10115"}})),
-        ("pre_checkout_query", json!({"id": "pc", "from": user_json(), "currency": "EUR", "total_amount": 100, "invoice_payload": "p"})),
-        ("purchased_paid_media", json!({"from": user_json(), "paid_media_payload": "p"})),
+        (
+            "business_message",
+            message(json!({"text": "hi", "business_connection_id": "bc"})),
+        ),
+        (
+            "edited_business_message",
+            message(json!({"text": "hi", "business_connection_id": "bc"})),
+        ),
+        (
+            "deleted_business_messages",
+            json!({"business_connection_id": "bc", "chat": chat_json(), "message_ids": [1, 2]}),
+        ),
+        (
+            "message_reaction",
+            json!({"chat": chat_json(), "message_id": 1, "user": user_json(), "date": 1,
+            "old_reaction": [], "new_reaction": [{"type": "emoji", "emoji": "👍"}]}),
+        ),
+        (
+            "message_reaction_count",
+            json!({"chat": channel, "message_id": 1, "date": 1,
+            "reactions": [{"type": {"type": "emoji", "emoji": "👍"}, "total_count": 3}]}),
+        ),
+        (
+            "inline_query",
+            json!({"id": "iq", "from": user_json(), "query": "cats", "offset": ""}),
+        ),
+        (
+            "chosen_inline_result",
+            json!({"result_id": "r", "from": user_json(), "query": "cats"}),
+        ),
+        (
+            "shipping_query",
+            json!({"id": "s", "from": user_json(), "invoice_payload": "p", "shipping_address":
+            {"country_code": "DE", "state": "", "city": "Berlin", "street_line1": "A", "street_line2": "", "post_code": "10115"}}),
+        ),
+        (
+            "pre_checkout_query",
+            json!({"id": "pc", "from": user_json(), "currency": "EUR", "total_amount": 100, "invoice_payload": "p"}),
+        ),
+        (
+            "purchased_paid_media",
+            json!({"from": user_json(), "paid_media_payload": "p"}),
+        ),
         ("poll", poll),
-        ("poll_answer", json!({"poll_id": "p1", "user": user_json(), "option_ids": [0], "option_persistent_ids": ["o1"]})),
-        ("chat_join_request", json!({"chat": {"id": -100, "type": "supergroup", "title": "G"}, "from": user_json(),
-            "user_chat_id": 111, "date": 1})),
+        (
+            "poll_answer",
+            json!({"poll_id": "p1", "user": user_json(), "option_ids": [0], "option_persistent_ids": ["o1"]}),
+        ),
+        (
+            "chat_join_request",
+            json!({"chat": {"id": -100, "type": "supergroup", "title": "G"}, "from": user_json(),
+            "user_chat_id": 111, "date": 1}),
+        ),
         ("chat_boost", json!({"chat": channel, "boost": boost})),
-        ("removed_chat_boost", json!({"chat": channel, "boost_id": "b", "remove_date": 1, "source": {"source": "premium", "user": user_json()}})),
+        (
+            "removed_chat_boost",
+            json!({"chat": channel, "boost_id": "b", "remove_date": 1, "source": {"source": "premium", "user": user_json()}}),
+        ),
     ];
     for (kind, value) in cases {
         let p = parse(kind, value);
@@ -254,14 +340,20 @@ fn every_other_kind_is_ignored() {
         assert_eq!(p.raw_kind, kind);
         assert_eq!(p.input, None, "{kind}");
     }
-    let p = parse("inline_query", json!({"id": "iq", "from": user_json(), "query": "cats", "offset": ""}));
+    let p = parse(
+        "inline_query",
+        json!({"id": "iq", "from": user_json(), "query": "cats", "offset": ""}),
+    );
     assert_eq!(p.user.map(|u| u.id), Some(111), "ignored kinds still name the sender");
 }
 
 #[test]
 fn unknown_future_kinds_are_ignored() {
     let p = parse_update(br#"{"update_id": 5, "teleport_request": {"anything": [1, 2]}}"#).unwrap();
-    assert_eq!((p.event_type, p.raw_kind.as_str()), (EventType::UpdateIgnored, "teleport_request"));
+    assert_eq!(
+        (p.event_type, p.raw_kind.as_str()),
+        (EventType::UpdateIgnored, "teleport_request")
+    );
     let p = parse_update(br#"{"update_id": 5}"#).unwrap();
     assert_eq!((p.event_type, p.raw_kind.as_str()), (EventType::UpdateIgnored, "none"));
     assert!(KNOWN_KINDS.iter().all(|k| super::kind_of(k).is_some()));
@@ -275,7 +367,10 @@ fn unreadable_decorations_are_skipped_not_fatal() {
         message(json!({"text": "hi", "forward_origin": {"type": "hologram", "date": 1}, "reply_markup": "??"})),
     );
     assert_eq!(p.input, Some(Input::Text("hi".into())));
-    assert_eq!(p.skipped_fields, vec!["message.forward_origin".to_string(), "message.reply_markup".to_string()]);
+    assert_eq!(
+        p.skipped_fields,
+        vec!["message.forward_origin".to_string(), "message.reply_markup".to_string()]
+    );
     let cb = json!({"id": "c", "from": user_json(), "chat_instance": "ci", "data": "x",
         "message": message(json!({"text": "t", "reply_to_message": {"weird": true}}))});
     let p = parse("callback_query", cb);
@@ -289,26 +384,82 @@ fn malformed_bodies_are_rejected_with_a_reason() {
         (b"".to_vec(), "not valid JSON"),
         (b"not json".to_vec(), "not valid JSON"),
         (vec![0xff, 0xfe, b'{', b'}'], "not valid JSON"),
-        ([&br#"{"update_id": 1, "message": {"text": ""#[..], &[0xff, 0xc3], &br#""}}"#[..]].concat(), "not valid JSON"),
+        (
+            [
+                &br#"{"update_id": 1, "message": {"text": ""#[..],
+                &[0xff, 0xc3],
+                &br#""}}"#[..],
+            ]
+            .concat(),
+            "not valid JSON",
+        ),
         (b"[1, 2]".to_vec(), "must be a JSON object"),
         (b"{}".to_vec(), "update_id: missing"),
         (br#"{"update_id": "1"}"#.to_vec(), "update_id"),
         (br#"{"update_id": 1.5}"#.to_vec(), "update_id"),
         (br#"{"update_id": -1}"#.to_vec(), "update_id"),
         (br#"{"update_id": 99999999999999999999999}"#.to_vec(), "update_id"),
-        (br#"{"update_id": 1, "message": "hi"}"#.to_vec(), "message: must be an object"),
-        (br#"{"update_id": 1, "callback_query": []}"#.to_vec(), "callback_query: must be an object"),
-        (update("message", message(json!({"chat": {"id": "111", "type": "private"}}))), "message.chat.id"),
-        (update("message", message(json!({"chat": {"id": 1e300, "type": "private"}}))), "message.chat.id"),
-        (update("message", message(json!({"chat": {"id": 1, "type": "private"}, "message_id": 99999999999i64}))), "message.message_id"),
-        (update("message", message(json!({"from": {"id": 18446744073709551615u64, "is_bot": false, "first_name": "A"}}))), "from.id"),
+        (
+            br#"{"update_id": 1, "message": "hi"}"#.to_vec(),
+            "message: must be an object",
+        ),
+        (
+            br#"{"update_id": 1, "callback_query": []}"#.to_vec(),
+            "callback_query: must be an object",
+        ),
+        (
+            update("message", message(json!({"chat": {"id": "111", "type": "private"}}))),
+            "message.chat.id",
+        ),
+        (
+            update("message", message(json!({"chat": {"id": 1e300, "type": "private"}}))),
+            "message.chat.id",
+        ),
+        (
+            update(
+                "message",
+                message(json!({"chat": {"id": 1, "type": "private"}, "message_id": 99999999999i64})),
+            ),
+            "message.message_id",
+        ),
+        (
+            update(
+                "message",
+                message(json!({"from": {"id": 18446744073709551615u64, "is_bot": false, "first_name": "A"}})),
+            ),
+            "from.id",
+        ),
         (update("message", message(json!({"text": 5}))), "message.text"),
-        (update("message", message(json!({"text": long.clone(), "photo": "no"}))), "message.photo"),
-        (update("message", json!({"message_id": 1, "date": 1})), "missing field `chat`"),
-        (update("callback_query", json!({"id": 5, "from": user_json(), "chat_instance": "c"})), "callback_query.id"),
-        (update("callback_query", json!({"id": "c", "from": user_json(), "chat_instance": "c", "message": 3})), "callback_query.message"),
+        (
+            update("message", message(json!({"text": long.clone(), "photo": "no"}))),
+            "message.photo",
+        ),
+        (
+            update("message", json!({"message_id": 1, "date": 1})),
+            "missing field `chat`",
+        ),
+        (
+            update(
+                "callback_query",
+                json!({"id": 5, "from": user_json(), "chat_instance": "c"}),
+            ),
+            "callback_query.id",
+        ),
+        (
+            update(
+                "callback_query",
+                json!({"id": "c", "from": user_json(), "chat_instance": "c", "message": 3}),
+            ),
+            "callback_query.message",
+        ),
         (update("my_chat_member", json!({"chat": chat_json()})), "my_chat_member"),
-        (update("inline_query", json!({"id": "iq", "from": "me", "query": "", "offset": ""})), "inline_query.from"),
+        (
+            update(
+                "inline_query",
+                json!({"id": "iq", "from": "me", "query": "", "offset": ""}),
+            ),
+            "inline_query.from",
+        ),
     ];
     for (body, want) in cases {
         let err = parse_update(&body).expect_err(want);
@@ -331,7 +482,11 @@ fn hostile_sizes_and_nesting() {
     let err = parse_update(&update("message", message(json!({ "text": "x", "extra": deep })))).unwrap_err();
     assert!(err.0.contains("nested"), "{}", err.0);
     // Past serde_json's own recursion limit: an error, not a stack overflow.
-    let body = format!("{{\"update_id\":1,\"x\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    let body = format!(
+        "{{\"update_id\":1,\"x\":{}1{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
     assert!(parse_update(body.as_bytes()).is_err());
     // Replies nested as deep as allowed still parse on a test thread's stack.
     // Replies nested as deep as the limit allows: levels Telegram never sends are dropped, so
@@ -341,7 +496,10 @@ fn hostile_sizes_and_nesting() {
         msg = message(json!({"text": "r", "pinned_message": msg}));
     }
     let p = parse("message", msg.clone());
-    assert_eq!(p.skipped_fields, vec!["message.pinned_message.pinned_message".to_string()]);
+    assert_eq!(
+        p.skipped_fields,
+        vec!["message.pinned_message.pinned_message".to_string()]
+    );
     assert_eq!(parse("channel_post", msg.clone()).event_type, EventType::UpdateIgnored);
     let cb = json!({"id": "c", "from": user_json(), "chat_instance": "ci", "data": "x", "message": msg});
     assert_eq!(parse("callback_query", cb).callback_message_id, Some(7));
@@ -350,7 +508,10 @@ fn hostile_sizes_and_nesting() {
     for _ in 0..(MAX_DEPTH - 5) {
         rows = json!([rows]);
     }
-    let p = parse("message", message(json!({"text": "t", "reply_markup": {"inline_keyboard": rows}})));
+    let p = parse(
+        "message",
+        message(json!({"text": "t", "reply_markup": {"inline_keyboard": rows}})),
+    );
     assert_eq!(p.skipped_fields, vec!["message.reply_markup".to_string()]);
 }
 
@@ -384,14 +545,24 @@ fn arb_json() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
         any::<u64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
         ".{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(6, 64, 8, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             proptest::collection::vec(
-                (prop_oneof![Just("id".to_string()), Just("chat".to_string()), Just("type".to_string()), "[a-z_]{1,8}"], inner),
+                (
+                    prop_oneof![
+                        Just("id".to_string()),
+                        Just("chat".to_string()),
+                        Just("type".to_string()),
+                        "[a-z_]{1,8}"
+                    ],
+                    inner
+                ),
                 0..6
             )
             .prop_map(|kv| Value::Object(kv.into_iter().collect())),
