@@ -112,6 +112,18 @@ pub const SETTINGS: &[Setting] = &[
         help: "comma-separated CIDRs that outbound webhooks may reach although private or loopback",
     },
     Setting {
+        key: "dialog_inputs_per_minute",
+        env: "HOOKLINE_DIALOG_INPUTS_PER_MINUTE",
+        default: Some("30"),
+        help: "inputs a chat may send per minute before the bot asks it to slow down",
+    },
+    Setting {
+        key: "dialog_duplicate_window_ms",
+        env: "HOOKLINE_DIALOG_DUPLICATE_WINDOW_MS",
+        default: Some("2000"),
+        help: "the same input at the same step within this window is dropped as a double send",
+    },
+    Setting {
         key: "telegram_api_url",
         env: "HOOKLINE_TELEGRAM_API_URL",
         default: Some("https://api.telegram.org"),
@@ -339,6 +351,8 @@ pub struct Config {
     pub sqlite_synchronous: SqliteSync,
     pub rate_limits: RateLimits,
     pub delivery_allowed_networks: Vec<IpNet>,
+    pub dialog_inputs_per_minute: u32,
+    pub dialog_duplicate_window_ms: i64,
     pub telegram_api_url: String,
     pub telegram_reply_deadline: Duration,
     pub telegram_outbound_rate_limit: bool,
@@ -400,6 +414,13 @@ impl Config {
             delivery_allowed_networks: layers
                 .parse("delivery_allowed_networks", parse_networks)?
                 .unwrap_or_default(),
+            dialog_inputs_per_minute: layers.required("dialog_inputs_per_minute", parse_positive::<u32>)?,
+            dialog_duplicate_window_ms: layers.required("dialog_duplicate_window_ms", |s| {
+                s.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| "expected milliseconds (0 or more)".to_string())
+            })?,
             telegram_api_url: layers.required("telegram_api_url", parse_public_url)?,
             telegram_reply_deadline: layers
                 .required("telegram_reply_deadline_ms", |s| {

@@ -30,6 +30,7 @@ use plan::{BotCtx, DialogSnapshot, Item, UpdateResult};
 #[derive(Default)]
 pub struct ScenarioCache {
     compiled: Mutex<HashMap<Uuid, Arc<Scenario>>>,
+    limits: Option<crate::scenario::Limits>,
 }
 
 impl ScenarioCache {
@@ -50,7 +51,10 @@ impl ScenarioCache {
             .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
         // Stored versions passed validation at upload; a failure here means the engine changed.
         let scenario = match Scenario::compile(&doc) {
-            Ok((s, _)) => Arc::new(s),
+            Ok((s, _)) => Arc::new(match &self.limits {
+                Some(limits) => s.with_limits(*limits),
+                None => s,
+            }),
             Err(problems) => {
                 tracing::error!(scenario_id = %id, problems = problems.len(), "stored scenario no longer compiles");
                 return Ok(None);
@@ -97,12 +101,20 @@ impl Runtime {
     pub fn new(store: Store, cipher: Cipher, config: Arc<Config>) -> anyhow::Result<Arc<Runtime>> {
         let api = BotApi::new(&config.telegram_api_url, Duration::from_secs(30))
             .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
+        let limits = crate::scenario::Limits {
+            duplicate_window_ms: config.dialog_duplicate_window_ms,
+            rate_max: config.dialog_inputs_per_minute,
+            ..crate::scenario::Limits::default()
+        };
         Ok(Arc::new(Runtime {
             store,
             cipher,
             api,
             config,
-            scenarios: ScenarioCache::default(),
+            scenarios: ScenarioCache {
+                compiled: Mutex::default(),
+                limits: Some(limits),
+            },
             chat_locks: ChatLocks::default(),
             send_locks: ChatLocks::default(),
             planners: Mutex::new(HashMap::new()),

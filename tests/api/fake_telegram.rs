@@ -329,7 +329,7 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
                 let reference = params.get(&field).and_then(Value::as_str).unwrap_or("");
                 match file_for(&mut state, reference, files) {
                     Ok(id) => id,
-                    Err(resp) => return resp,
+                    Err(description) => return error(400, description),
                 }
             };
             state.next_message_id += 1;
@@ -356,7 +356,7 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
                 let reference = item.get("media").and_then(Value::as_str).unwrap_or("");
                 let file_id = match file_for(&mut state, reference, files) {
                     Ok(id) => id,
-                    Err(resp) => return resp,
+                    Err(description) => return error(400, description),
                 };
                 state.next_message_id += 1;
                 let file = json!({"file_id": file_id, "file_unique_id": format!("u-{file_id}")});
@@ -405,16 +405,16 @@ fn answer(shared: &Shared, method: &str, params: &Value, files: &[(RecordedFile,
 }
 
 /// The file id a send ends up with: a new one for an upload, the given one otherwise.
-fn file_for(state: &mut State, reference: &str, files: &[(RecordedFile, Bytes)]) -> Result<String, Response> {
+fn file_for(state: &mut State, reference: &str, files: &[(RecordedFile, Bytes)]) -> Result<String, &'static str> {
     if let Some(part) = reference.strip_prefix("attach://") {
         if !files.iter().any(|(f, _)| f.field == part) {
-            return Err(error(400, "Bad Request: wrong file identifier/HTTP URL specified"));
+            return Err("Bad Request: wrong file identifier/HTTP URL specified");
         }
         state.next_file += 1;
         return Ok(format!("fake-file-{}", state.next_file));
     }
     if reference.is_empty() || state.rejected_file_ids.contains(reference) {
-        return Err(error(400, "Bad Request: wrong file identifier/HTTP URL specified"));
+        return Err("Bad Request: wrong file identifier/HTTP URL specified");
     }
     Ok(reference.to_string())
 }

@@ -16,5 +16,6 @@ mod process;
 mod scenario_cli;
 mod scenarios;
 mod telegram;
-// mod telegram_client; (re-enabled with the platform branch merge)
+mod telegram_chiho;
+mod telegram_client;
 mod telegram_support;

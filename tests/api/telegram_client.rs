@@ -64,10 +64,22 @@ async fn answers_callbacks_and_removes_keyboards() {
     let api = api(&tg);
     let answer = hookline::platforms::telegram::render::answer_callback("cbq-9", None);
     let remove = hookline::platforms::telegram::render::remove_keyboard(77, 5);
-    assert!(api.call(&token(), &answer, &no_uploads()).await.unwrap().message_ids.is_empty());
+    assert!(
+        api.call(&token(), &answer, &no_uploads())
+            .await
+            .unwrap()
+            .message_ids
+            .is_empty()
+    );
     api.call(&token(), &remove, &no_uploads()).await.unwrap();
-    assert_eq!(tg.calls_of("answerCallbackQuery")[0].params, json!({"callback_query_id": "cbq-9"}));
-    assert_eq!(tg.calls_of("editMessageReplyMarkup")[0].params, json!({"chat_id": 77, "message_id": 5}));
+    assert_eq!(
+        tg.calls_of("answerCallbackQuery")[0].params,
+        json!({"callback_query_id": "cbq-9"})
+    );
+    assert_eq!(
+        tg.calls_of("editMessageReplyMarkup")[0].params,
+        json!({"chat_id": 77, "message_id": 5})
+    );
 }
 
 #[tokio::test]
@@ -80,27 +92,46 @@ async fn classifies_429_500_and_timeouts() {
     tg.fail_next(
         "sendMessage",
         1,
-        Failure::Custom(400, json!({"ok": false, "error_code": 400, "description": "Bad Request: group chat was upgraded",
-            "parameters": {"migrate_to_chat_id": -100777}})),
+        Failure::Custom(
+            400,
+            json!({"ok": false, "error_code": 400, "description": "Bad Request: group chat was upgraded",
+            "parameters": {"migrate_to_chat_id": -100777}}),
+        ),
     );
     tg.fail_next(
         "sendMessage",
         1,
-        Failure::Custom(403, json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})),
+        Failure::Custom(
+            403,
+            json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+        ),
     );
     let quick = BotApi::new(&tg.base_url(), Duration::from_millis(300)).unwrap();
     let empty = no_uploads();
     assert_eq!(quick.call(&token(), &call, &empty).await, Err(CallError::RetryAfter(7)));
-    assert!(matches!(quick.call(&token(), &call, &empty).await, Err(CallError::Transient(_))));
+    assert!(matches!(
+        quick.call(&token(), &call, &empty).await,
+        Err(CallError::Transient(_))
+    ));
     match quick.call(&token(), &call, &empty).await {
         Err(e @ CallError::Transient(_)) => assert!(e.to_string().contains("timed out"), "{e}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(quick.call(&token(), &call, &empty).await, Err(CallError::Migrated(-100777)));
-    assert!(matches!(quick.call(&token(), &call, &empty).await, Err(CallError::Blocked(_))));
+    assert_eq!(
+        quick.call(&token(), &call, &empty).await,
+        Err(CallError::Migrated(-100777))
+    );
+    assert!(matches!(
+        quick.call(&token(), &call, &empty).await,
+        Err(CallError::Blocked(_))
+    ));
     // The script is used up: the next call succeeds.
     assert!(quick.call(&token(), &call, &empty).await.is_ok());
-    assert_eq!(tg.wait_for("sendMessage", 6, WAIT).await.len(), 6);
+    let arrivals = tg.wait_for("sendMessage", 6, WAIT).await;
+    assert!(
+        arrivals.windows(2).all(|w| w[0].at <= w[1].at),
+        "recorded in arrival order"
+    );
 }
 
 #[tokio::test]
@@ -118,13 +149,19 @@ async fn a_rejected_file_id_is_recognised() {
     assert!(err.is_rejected_file_id(), "{err:?}");
     // A good file id is sent by reference.
     let ok = ApiCall::SendMedia {
+        method: MediaMethod::Photo,
+        chat_id: 1,
         media: MediaRef::FileId("AgAC-good".into()),
-        ..call
+        caption: Some("cat".into()),
+        reply_markup: None,
     };
     let sent = api(&tg).call(&token(), &ok, &no_uploads()).await.unwrap();
     assert_eq!(sent.file_ids, vec!["AgAC-good".to_string()]);
     let recorded = tg.calls_of("sendPhoto");
-    assert_eq!(recorded[1].params, json!({"chat_id": 1, "photo": "AgAC-good", "caption": "cat", "parse_mode": "HTML"}));
+    assert_eq!(
+        recorded[1].params,
+        json!({"chat_id": 1, "photo": "AgAC-good", "caption": "cat", "parse_mode": "HTML"})
+    );
 }
 
 #[tokio::test]
@@ -159,13 +196,20 @@ async fn uploads_files_as_multipart() {
         *media = MediaRef::Upload { media_id: "m1".into() };
     }
     let sent = api(&tg).call(&token(), &call, &uploads).await.unwrap();
-    assert_eq!(sent.file_ids, vec!["fake-file-1".to_string()], "the new file id comes back to be cached");
+    assert_eq!(
+        sent.file_ids,
+        vec!["fake-file-1".to_string()],
+        "the new file id comes back to be cached"
+    );
     let recorded = &tg.calls_of("sendPhoto")[0];
     assert_eq!(recorded.files[0].field, "photo");
     assert_eq!(recorded.files[0].file_name.as_deref(), Some("cat.jpg"));
     assert_eq!(recorded.files[0].size, 2048);
     assert_eq!(recorded.params["caption"], "A cat");
-    assert_eq!(recorded.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "nice");
+    assert_eq!(
+        recorded.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        "nice"
+    );
     // An album mixing an upload and a cached file id.
     let album = ApiCall::SendMediaGroup {
         chat_id: 9,
@@ -190,7 +234,10 @@ async fn uploads_files_as_multipart() {
         json!([{"type": "photo", "media": "attach://file_0", "caption": "dog", "parse_mode": "HTML"},
                {"type": "photo", "media": "fake-file-1"}])
     );
-    assert_eq!((recorded.files[0].field.as_str(), recorded.files[0].size), ("file_0", 10));
+    assert_eq!(
+        (recorded.files[0].field.as_str(), recorded.files[0].size),
+        ("file_0", 10)
+    );
     // Unresolved media is refused locally, before any request.
     let alias = ApiCall::SendMedia {
         method: MediaMethod::Document,
@@ -200,7 +247,10 @@ async fn uploads_files_as_multipart() {
         reply_markup: None,
     };
     let before = tg.calls().len();
-    assert!(matches!(api(&tg).call(&token(), &alias, &uploads).await, Err(CallError::Permanent { code: 0, .. })));
+    assert!(matches!(
+        api(&tg).call(&token(), &alias, &uploads).await,
+        Err(CallError::Permanent { code: 0, .. })
+    ));
     assert_eq!(tg.calls().len(), before);
 }
 
@@ -213,8 +263,14 @@ async fn get_file_then_download_with_a_size_cap() {
     let info = api.get_file(&token(), "BQACdoc").await.unwrap();
     assert_eq!(info.file_size, Some(100_000));
     let path = info.file_path.unwrap();
-    assert_eq!(api.download_file(&token(), &path, 1 << 20).await.unwrap().as_ref(), bytes.as_slice());
-    assert_eq!(api.download_file(&token(), &path, 1000).await, Err(CallError::TooLarge { limit: 1000 }));
+    assert_eq!(
+        api.download_file(&token(), &path, 1 << 20).await.unwrap().as_ref(),
+        bytes.as_slice()
+    );
+    assert_eq!(
+        api.download_file(&token(), &path, 1000).await,
+        Err(CallError::TooLarge { limit: 1000 })
+    );
     assert!(api.get_file(&token(), "unknown").await.is_err());
     assert!(matches!(
         api.download_file(&token(), "../../etc/passwd", 10).await,
@@ -246,7 +302,10 @@ async fn webhook_set_status_delete() {
     api.delete_webhook(&token(), false).await.unwrap();
     let status = api.get_webhook_info(&token()).await.unwrap();
     assert_eq!((status.url.as_str(), status.pending_update_count), ("", 0));
-    assert!(!format!("{config:?}").contains("s3cr3t"), "Debug of the config hides the secret");
+    assert!(
+        !format!("{config:?}").contains("s3cr3t"),
+        "Debug of the config hides the secret"
+    );
 }
 
 #[tokio::test]
@@ -269,7 +328,10 @@ async fn the_token_never_appears_in_errors() {
     errors.push(closed.download_file(&token(), "a/b", 10).await.unwrap_err());
     for e in &errors {
         for text in [e.to_string(), format!("{e:?}")] {
-            assert!(!text.contains("SECRET") && !text.contains("123456"), "token leaked: {text}");
+            assert!(
+                !text.contains("SECRET") && !text.contains("123456"),
+                "token leaked: {text}"
+            );
         }
     }
     assert!(!format!("{quick:?}").contains("SECRET"));

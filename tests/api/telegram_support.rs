@@ -35,6 +35,7 @@ impl TgBot {
             c.telegram_outbound_rate_limit = false;
             c.rate_limits.webhooks_per_minute = 0;
             c.rate_limits.bot_management_per_minute = 0;
+            c.dialog_inputs_per_minute = 1000;
             tweak(c);
         })
         .await?;

@@ -305,7 +305,8 @@ fn multipart(mut fields: Value, files: Vec<(String, FileData)>) -> Result<Form, 
         }
     }
     for (name, file) in files {
-        let mut part = Part::stream(file.data).file_name(file.file_name);
+        let len = file.data.len() as u64;
+        let mut part = Part::stream_with_length(file.data, len).file_name(file.file_name);
         if let Some(mime) = file.mime_type {
             part = part.mime_str(&mime).map_err(|e| CallError::Permanent {
                 code: 0,

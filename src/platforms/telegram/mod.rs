@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod render;
 pub mod update;
 mod update_kinds;
+mod update_media;
 pub mod webhook;
 
 pub use api::{BotApi, BotUser, CallError, FileData, FileInfo, Sent, Uploads, WebhookConfig, WebhookStatus};

@@ -219,7 +219,7 @@ pub fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
     if buttons.is_empty() {
         return None;
     }
-    let rows = buttons
+    let rows: Vec<Vec<InlineKeyboardButton>> = buttons
         .chunks(2)
         .map(|row| {
             row.iter()
@@ -229,7 +229,7 @@ pub fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
                         .callback_data(b.value.clone())
                         .build()
                 })
-                .collect()
+                .collect::<Vec<_>>()
         })
         .collect();
     Some(InlineKeyboardMarkup::builder().inline_keyboard(rows).build())

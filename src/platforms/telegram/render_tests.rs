@@ -211,7 +211,7 @@ fn item_captions_join_the_text_and_are_capped() {
 #[test]
 fn long_text_splits_at_lines_and_keeps_the_keyboard_last() {
     let line = "x".repeat(1000);
-    let text = vec![line.as_str(); 9].join("\n");
+    let text = [line.as_str(); 9].join("\n");
     let calls = render(5, &msg(&text, vec![], 1));
     let texts: Vec<(usize, bool)> = calls
         .iter()

@@ -12,6 +12,8 @@
 //!   retried, and the dropped path listed in [`ParsedUpdate::skipped_fields`] for the logs. A
 //!   field hookline never reads must not cost a user their reply.
 
+use std::borrow::Cow;
+
 use frankenstein::types::{CallbackQuery, ChatMember, ChatMemberUpdated, ChatType, Message, User};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,7 @@ use crate::scenario::{Input, MediaInput, MediaKind, UserInfo};
 
 pub use super::update_kinds::EventType;
 use super::update_kinds::{Kind, kind_of};
+use super::update_media::media_of;
 
 /// Deepest JSON nesting accepted. Real updates stay under 15 levels; the limit keeps the typed
 /// parse (recursive through `reply_to_message`) far from the stack's end.
@@ -164,11 +167,13 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
     let mut out = ParsedUpdate::new(update_id, EventType::UpdateIgnored, name);
     match kind {
         Kind::Message => {
-            let msg: Message = typed(name, value, MESSAGE_CORE, &mut out.skipped_fields)?;
+            let value = bounded_message(name, value, &mut out.skipped_fields);
+            let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
             read_message(&mut out, name, &msg)?;
         }
         Kind::EditedMessage => {
-            let msg: Message = typed(name, value, MESSAGE_CORE, &mut out.skipped_fields)?;
+            let value = bounded_message(name, value, &mut out.skipped_fields);
+            let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
             read_chat_and_sender(&mut out, name, &msg)?;
             out.event_type = EventType::MessageEdited;
         }
@@ -216,6 +221,31 @@ const MESSAGE_CORE: &[&str] = &[
 ];
 const MEMBER_CORE: &[&str] = &["chat", "from", "date", "old_chat_member", "new_chat_member"];
 const CALLBACK_CORE: &[&str] = &["id", "from", "data", "chat_instance", "inline_message_id"];
+
+/// Fields of a message that hold another message.
+const NESTED_MESSAGES: [&str; 2] = ["reply_to_message", "pinned_message"];
+
+/// Telegram never nests a message more than one level (a reply's own reply is not sent), and
+/// each level of the typed parse costs a deep stack frame; deeper levels are dropped.
+pub(super) fn bounded_message<'a>(name: &str, value: &'a Value, skipped: &mut Vec<String>) -> Cow<'a, Value> {
+    let too_deep = |outer: &str, inner: &str| value.get(outer).and_then(|o| o.get(inner)).is_some();
+    let pairs: Vec<(&str, &str)> = NESTED_MESSAGES
+        .iter()
+        .flat_map(|o| NESTED_MESSAGES.iter().map(move |i| (*o, *i)))
+        .filter(|(o, i)| too_deep(o, i))
+        .collect();
+    if pairs.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let mut copy = value.clone();
+    for (outer, inner) in pairs {
+        if let Some(o) = copy.get_mut(outer).and_then(Value::as_object_mut) {
+            o.remove(inner);
+            skipped.push(format!("{name}.{outer}.{inner}"));
+        }
+    }
+    Cow::Owned(copy)
+}
 
 /// Deserialize `value` as `T`, dropping unreadable non-core top-level fields (module comment).
 pub(super) fn typed<T: DeserializeOwned>(
@@ -341,7 +371,8 @@ fn read_callback(out: &mut ParsedUpdate, name: &str, value: &Value) -> Result<()
             }
             typed(&path, &Value::Object(core), MESSAGE_CORE, &mut out.skipped_fields)?
         } else {
-            typed(&path, message, MESSAGE_CORE, &mut out.skipped_fields)?
+            let message = bounded_message(&path, message, &mut out.skipped_fields);
+            typed(&path, &message, MESSAGE_CORE, &mut out.skipped_fields)?
         };
         set_chat(out, msg.chat.id, msg.chat.type_field);
         out.callback_message_id = Some(i64::from(msg.message_id));
@@ -389,107 +420,6 @@ fn read_loose_chat_and_user(out: &mut ParsedUpdate, value: &Value) {
     if let Some(u) = sender.and_then(|s| serde_json::from_value::<User>(s.clone()).ok()) {
         out.user = user("", &u).ok();
     }
-}
-
-/// The media a message carries; a photo is its largest size. Animations also carry a
-/// `document`, so they are checked first.
-fn media_of(msg: &Message) -> Option<IncomingMedia> {
-    let caption = msg.caption.clone();
-    let item = |kind, file_id: &str, unique: &str, name: Option<&String>, mime: Option<&String>, size| {
-        Some(IncomingMedia {
-            kind,
-            file_id: file_id.to_string(),
-            file_unique_id: unique.to_string(),
-            file_name: name.cloned(),
-            mime_type: mime.cloned(),
-            file_size: size,
-            caption: caption.clone(),
-        })
-    };
-    if let Some(a) = &msg.animation {
-        return item(
-            MediaKind::Animation,
-            &a.file_id,
-            &a.file_unique_id,
-            a.file_name.as_ref(),
-            a.mime_type.as_ref(),
-            a.file_size,
-        );
-    }
-    if let Some(sizes) = &msg.photo {
-        let best = sizes
-            .iter()
-            .max_by_key(|p| (u64::from(p.width) * u64::from(p.height), p.file_size.unwrap_or(0)))?;
-        return item(
-            MediaKind::Photo,
-            &best.file_id,
-            &best.file_unique_id,
-            None,
-            None,
-            best.file_size,
-        );
-    }
-    if let Some(v) = &msg.video {
-        return item(
-            MediaKind::Video,
-            &v.file_id,
-            &v.file_unique_id,
-            v.file_name.as_ref(),
-            v.mime_type.as_ref(),
-            v.file_size,
-        );
-    }
-    if let Some(a) = &msg.audio {
-        return item(
-            MediaKind::Audio,
-            &a.file_id,
-            &a.file_unique_id,
-            a.file_name.as_ref(),
-            a.mime_type.as_ref(),
-            a.file_size,
-        );
-    }
-    if let Some(d) = &msg.document {
-        return item(
-            MediaKind::Document,
-            &d.file_id,
-            &d.file_unique_id,
-            d.file_name.as_ref(),
-            d.mime_type.as_ref(),
-            d.file_size,
-        );
-    }
-    if let Some(v) = &msg.voice {
-        return item(
-            MediaKind::Voice,
-            &v.file_id,
-            &v.file_unique_id,
-            None,
-            v.mime_type.as_ref(),
-            v.file_size,
-        );
-    }
-    if let Some(v) = &msg.video_note {
-        return item(
-            MediaKind::VideoNote,
-            &v.file_id,
-            &v.file_unique_id,
-            None,
-            None,
-            v.file_size,
-        );
-    }
-    if let Some(s) = &msg.sticker {
-        return item(
-            MediaKind::Sticker,
-            &s.file_id,
-            &s.file_unique_id,
-            None,
-            None,
-            s.file_size,
-        );
-    }
-    None
 }
 
 /// Nesting depth of a JSON value, computed without recursion.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::update::{UpdateError, typed};
+use super::update::{UpdateError, bounded_message, typed};
 
 /// What an update means to hookline; the handler reports it as `event_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -90,6 +90,11 @@ fn check<T: DeserializeOwned>(name: &str, value: &Value, skipped: &mut Vec<Strin
     typed::<T>(name, value, CORE, skipped).map(drop)
 }
 
+fn check_message(name: &str, value: &Value, skipped: &mut Vec<String>) -> Result<(), UpdateError> {
+    let value = bounded_message(name, value, skipped);
+    check::<Message>(name, &value, skipped)
+}
+
 /// For ignored kinds hookline reads only who and where.
 const CORE: &[&str] = &["chat", "from", "user"];
 
@@ -102,7 +107,7 @@ pub(super) fn kind_of(name: &str) -> Option<Kind> {
         "my_chat_member" => Kind::MyChatMember,
         // Channel posts and business messages are not conversations with a user of the bot.
         "channel_post" | "edited_channel_post" | "business_message" | "edited_business_message" | "guest_message" => {
-            Kind::Ignored(check::<Message>)
+            Kind::Ignored(check_message)
         }
         "business_connection" => Kind::Ignored(check::<BusinessConnection>),
         "deleted_business_messages" => Kind::Ignored(check::<BusinessMessagesDeleted>),
