@@ -130,6 +130,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "base URL of the Telegram Bot API (tests point it at a fake)",
     },
     Setting {
+        key: "telegram_request_timeout_ms",
+        env: "HOOKLINE_TELEGRAM_REQUEST_TIMEOUT_MS",
+        default: Some("30000"),
+        help: "timeout of one Bot API call; a reply being sent is leased for this long plus 5 s",
+    },
+    Setting {
         key: "telegram_reply_deadline_ms",
         env: "HOOKLINE_TELEGRAM_REPLY_DEADLINE_MS",
         default: Some("2000"),
@@ -355,6 +361,7 @@ pub struct Config {
     pub dialog_duplicate_window_ms: i64,
     pub telegram_api_url: String,
     pub telegram_reply_deadline: Duration,
+    pub telegram_request_timeout: Duration,
     pub telegram_outbound_rate_limit: bool,
     pub telegram_source_networks: Vec<IpNet>,
     pub trusted_proxies: Vec<IpNet>,
@@ -427,6 +434,9 @@ impl Config {
                     s.parse::<u64>()
                         .map_err(|_| "expected milliseconds (0 or more)".to_string())
                 })
+                .map(Duration::from_millis)?,
+            telegram_request_timeout: layers
+                .required("telegram_request_timeout_ms", parse_positive::<u64>)
                 .map(Duration::from_millis)?,
             telegram_outbound_rate_limit: layers.required("telegram_outbound_rate_limit", parse_bool)?,
             telegram_source_networks: layers

@@ -13,7 +13,6 @@ pub mod workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -99,7 +98,7 @@ const MAX_REPLANS: usize = 8;
 
 impl Runtime {
     pub fn new(store: Store, cipher: Cipher, config: Arc<Config>) -> anyhow::Result<Arc<Runtime>> {
-        let api = BotApi::new(&config.telegram_api_url, Duration::from_secs(30))
+        let api = BotApi::new(&config.telegram_api_url, config.telegram_request_timeout)
             .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
         let limits = crate::scenario::Limits {
             duplicate_window_ms: config.dialog_duplicate_window_ms,

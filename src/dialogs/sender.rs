@@ -13,8 +13,6 @@ use crate::platforms::telegram::render::{ApiCall, MediaRef};
 use crate::secrets::Secret;
 use crate::store::{StoreError, now_ms};
 
-/// How long a node may hold a reply before another node may send it.
-const LEASE_MS: i64 = 30_000;
 /// A rate-limit wait shorter than this is slept in place; longer ones are rescheduled.
 const MAX_INLINE_WAIT_MS: i64 = 1_500;
 
@@ -54,7 +52,9 @@ impl Runtime {
             }
         };
         loop {
-            let row = match self.store.lease_chat_head(bot_id, platform, chat_id, LEASE_MS).await {
+            // A reply is leased for longer than one call may take, so only a dead node's lease expires.
+            let lease_ms = self.config.telegram_request_timeout.as_millis() as i64 + 5_000;
+            let row = match self.store.lease_chat_head(bot_id, platform, chat_id, lease_ms).await {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
                 Err(e) => {

@@ -18,4 +18,6 @@ mod scenarios;
 mod telegram;
 mod telegram_chiho;
 mod telegram_client;
+mod telegram_crash;
+mod telegram_more;
 mod telegram_support;

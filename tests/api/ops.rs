@@ -79,6 +79,23 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/api/scenarios/{scenario_id}"),
     ("delete", "/v1/api/scenarios/{scenario_id}"),
     ("post", "/v1/api/scenarios/{scenario_id}/activate"),
+    ("post", "/v1/api/bots/{bot_id}/activate"),
+    ("post", "/v1/api/bots/{bot_id}/deactivate"),
+    ("get", "/v1/api/bots/{bot_id}/dialogs"),
+    ("get", "/v1/api/bots/{bot_id}/dialogs/{platform}/{chat_id}"),
+    ("get", "/v1/api/bots/{bot_id}/platforms"),
+    ("post", "/v1/api/bots/{bot_id}/platforms"),
+    ("get", "/v1/api/bots/{bot_id}/platforms/{platform}"),
+    ("put", "/v1/api/bots/{bot_id}/platforms/{platform}"),
+    ("delete", "/v1/api/bots/{bot_id}/platforms/{platform}"),
+    ("get", "/v1/api/dialogs/{dialog_id}"),
+    ("put", "/v1/api/dialogs/{dialog_id}"),
+    ("delete", "/v1/api/dialogs/{dialog_id}"),
+    ("get", "/v1/api/dialogs/{dialog_id}/history"),
+    ("post", "/v1/api/webhooks/telegram/{bot_id}"),
+    ("post", "/v1/api/webhooks/telegram/{bot_id}/delete"),
+    ("post", "/v1/api/webhooks/telegram/{bot_id}/set"),
+    ("get", "/v1/api/webhooks/telegram/{bot_id}/status"),
 ];
 
 #[tokio::test]

@@ -10,15 +10,24 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
-struct Node {
-    child: Child,
-    addr: String,
-    admin_key: Option<String>,
+pub struct Node {
+    pub child: Child,
+    pub addr: String,
+    pub admin_key: Option<String>,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// Start `hookline serve` on a free port and wait for its startup line.
-async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
+pub async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
+    start_node_logged(data_dir, envs, None).await
+}
+
+/// The same, with the node's log (stderr) written to `log`.
+pub async fn start_node_logged(
+    data_dir: &std::path::Path,
+    envs: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Node {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -26,7 +35,16 @@ async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
         .env_remove("DATABASE_URL")
         .env("HOOKLINE_LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file"),
+            ),
+            None => Stdio::null(),
+        })
         .kill_on_drop(true);
     for (k, v) in envs {
         cmd.env(k, v);
@@ -62,7 +80,7 @@ async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
     }
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     hookline::app::install_tls_provider();
     reqwest::Client::new()
 }
