@@ -7,13 +7,14 @@
 //!   the same transaction → leased delivery workers → customers' endpoints, signed.
 //!
 //! Modules, outermost first: [`cli`] and [`app`] start things; [`http`] is the REST shell;
-//! [`store`] is everything durable; [`scenario`] is the pure conversation engine; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
+//! [`store`] is everything durable; [`scenario`] is the pure conversation engine; [`media`] keeps bots' files in an object store; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod media;
 pub mod scenario;
 pub mod secrets;
 pub mod store;

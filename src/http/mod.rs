@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod auth;
 pub mod bots;
 pub mod extract;
+pub mod media;
+mod media_content;
 mod middleware;
 mod ops;
 pub mod scenarios;
@@ -32,6 +34,7 @@ use crate::error::ApiError;
         (name = "accounts", description = "Tenants and their API keys"),
         (name = "bots", description = "Bots: the owners of scenarios, credentials, dialogs and media"),
         (name = "scenarios", description = "Scenario versions: upload, list, activate (roll back)"),
+        (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     modifiers(&SecurityAddon)
@@ -54,6 +57,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(accounts::router())
         .merge(bots::router())
         .merge(scenarios::router())
+        .merge(media::router())
 }
 
 /// The OpenAPI document, generated from the code.

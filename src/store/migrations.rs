@@ -17,6 +17,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "bots and scenarios",
         include_str!("../../migrations/sqlite/0002_bots_scenarios.sql"),
     ),
+    (
+        4,
+        "media library",
+        include_str!("../../migrations/sqlite/0004_media.sql"),
+    ),
 ];
 
 const POSTGRES: &[(i64, &str, &str)] = &[
@@ -29,6 +34,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "bots and scenarios",
         include_str!("../../migrations/postgres/0002_bots_scenarios.sql"),
+    ),
+    (
+        4,
+        "media library",
+        include_str!("../../migrations/postgres/0004_media.sql"),
     ),
 ];
 

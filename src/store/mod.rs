@@ -20,11 +20,15 @@
 
 mod accounts;
 mod bots;
+mod media;
 mod migrations;
 mod scenarios;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
+pub use media::{
+    MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
+};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 
 use std::str::FromStr;

@@ -79,6 +79,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/api/scenarios/{scenario_id}"),
     ("delete", "/v1/api/scenarios/{scenario_id}"),
     ("post", "/v1/api/scenarios/{scenario_id}/activate"),
+    ("post", "/v1/api/bots/{bot_id}/media"),
+    ("get", "/v1/api/bots/{bot_id}/media"),
+    ("get", "/v1/api/media/{media_id}"),
+    ("delete", "/v1/api/media/{media_id}"),
+    ("get", "/v1/api/media/{media_id}/content"),
+    ("post", "/v1/api/media/{media_id}/platform-id"),
 ];
 
 #[tokio::test]
