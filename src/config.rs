@@ -452,9 +452,9 @@ fn resolve_media_store(layers: &Layers) -> Result<MediaStoreConfig, ConfigError>
         return Ok(MediaStoreConfig::Local);
     }
     let text = |s: &str| Ok::<_, String>(s.to_string());
-    let bucket = layers.parse("media_s3_bucket", text)?.ok_or_else(|| {
-        ConfigError::new("media_s3_bucket", &Source::Default, "required when media_store = s3")
-    })?;
+    let bucket = layers
+        .parse("media_s3_bucket", text)?
+        .ok_or_else(|| ConfigError::new("media_s3_bucket", &Source::Default, "required when media_store = s3"))?;
     Ok(MediaStoreConfig::S3(S3Config {
         bucket,
         endpoint: layers.parse("media_s3_endpoint", parse_public_url)?,

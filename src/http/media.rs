@@ -109,7 +109,9 @@ impl From<MediaError> for ApiError {
             MediaError::Blob(BlobError::TooLarge { limit }) => {
                 ApiError::payload_too_large(usize::try_from(limit).unwrap_or(usize::MAX))
             }
-            MediaError::Blob(BlobError::Body(reason)) => ApiError::field("file", format!("could not read the upload: {reason}")),
+            MediaError::Blob(BlobError::Body(reason)) => {
+                ApiError::field("file", format!("could not read the upload: {reason}"))
+            }
             MediaError::Store(e) => e.into(),
             other => ApiError::internal(other),
         }
@@ -159,7 +161,9 @@ async fn upload_media(
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit.saturating_add(MULTIPART_SLACK)) {
         drain(request.into_body().into_data_stream()).await;
-        return Err(ApiError::payload_too_large(usize::try_from(limit).unwrap_or(usize::MAX)));
+        return Err(ApiError::payload_too_large(
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        ));
     }
     let mut multipart = Multipart::from_request(request, &state).await.map_err(|_| {
         ApiError::new(
@@ -172,7 +176,10 @@ async fn upload_media(
     loop {
         let field = multipart.next_field().await.map_err(malformed)?;
         let Some(mut field) = field else {
-            return Err(ApiError::field("file", "missing: send the file as the multipart part named `file`"));
+            return Err(ApiError::field(
+                "file",
+                "missing: send the file as the multipart part named `file`",
+            ));
         };
         if field.name() != Some("file") {
             // Other form fields are ignored, but bounded.
@@ -267,7 +274,10 @@ async fn list_media(
     if let Some(k) = kind
         && !sniff::KINDS.contains(&k)
     {
-        return Err(ApiError::field("file_type", format!("must be one of {}", sniff::KINDS.join(", "))));
+        return Err(ApiError::field(
+            "file_type",
+            format!("must be one of {}", sniff::KINDS.join(", ")),
+        ));
     }
     let rows = state.store.list_media(bot.id, kind, page).await?;
     let aliases = state.store.bot_media_aliases(bot.id).await?;
@@ -278,7 +288,11 @@ async fn list_media(
     responses((status = 200, description = "OK", body = inline(Envelope<MediaOut>)),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
-async fn get_media(State(state): State<AppState>, auth: Auth, Path(media_id): Path<String>) -> ApiResult<ApiOk<MediaOut>> {
+async fn get_media(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(media_id): Path<String>,
+) -> ApiResult<ApiOk<MediaOut>> {
     let media = load_media(&state, &auth, &media_id).await?;
     Ok(ApiOk(media_out(&state, media).await?))
 }
@@ -287,7 +301,11 @@ async fn get_media(State(state): State<AppState>, auth: Auth, Path(media_id): Pa
     responses((status = 204, description = "Deleted, with its aliases, cached platform ids and (when no other media of the bot has the same bytes) its blob"),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
-async fn delete_media(State(state): State<AppState>, auth: Auth, Path(media_id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_media(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(media_id): Path<String>,
+) -> ApiResult<StatusCode> {
     let media = load_media(&state, &auth, &media_id).await?;
     if !state.media.delete(&media).await? {
         return Err(ApiError::not_found("media"));
@@ -309,10 +327,16 @@ async fn set_media_alias(
 ) -> ApiResult<ApiOk<MediaOut>> {
     let media = load_media(&state, &auth, &media_id).await?;
     if !sniff::valid_platform(&body.platform) {
-        return Err(ApiError::field("platform", "must be 1–32 characters of a-z, 0-9, _ and -"));
+        return Err(ApiError::field(
+            "platform",
+            "must be 1–32 characters of a-z, 0-9, _ and -",
+        ));
     }
     if !sniff::valid_alias(&body.file_id) {
-        return Err(ApiError::field("file_id", "must be 1–100 characters of A-Z, a-z, 0-9, _, . and -"));
+        return Err(ApiError::field(
+            "file_id",
+            "must be 1–100 characters of A-Z, a-z, 0-9, _, . and -",
+        ));
     }
     state
         .store

@@ -25,7 +25,10 @@ pub enum RangeRequest {
     /// No usable single range: send everything.
     Full,
     /// Inclusive byte positions.
-    Part { start: u64, end: u64 },
+    Part {
+        start: u64,
+        end: u64,
+    },
     Unsatisfiable,
 }
 
@@ -107,7 +110,11 @@ pub(super) async fn get_media_content(
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     insert(&mut out, header::CONTENT_TYPE, &media.content_type);
-    insert(&mut out, header::CONTENT_DISPOSITION, &sniff::content_disposition(&media.file_name));
+    insert(
+        &mut out,
+        header::CONTENT_DISPOSITION,
+        &sniff::content_disposition(&media.file_name),
+    );
     // The bytes are whatever a user uploaded: never let a browser run them.
     insert(&mut out, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     insert(&mut out, header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox");
@@ -131,7 +138,11 @@ pub(super) async fn get_media_content(
                 format!("the range is outside the file's {size} bytes"),
             )
             .into_response();
-            insert(response.headers_mut(), header::CONTENT_RANGE, &format!("bytes */{size}"));
+            insert(
+                response.headers_mut(),
+                header::CONTENT_RANGE,
+                &format!("bytes */{size}"),
+            );
             insert(response.headers_mut(), header::ACCEPT_RANGES, "bytes");
             return Ok(response);
         }
@@ -142,7 +153,9 @@ pub(super) async fn get_media_content(
         Body::empty()
     } else {
         let stream = state.media.blobs().stream(key, fetch).await.map_err(|e| match e {
-            crate::media::BlobError::Store(object_store::Error::NotFound { .. }) => ApiError::not_found("media content"),
+            crate::media::BlobError::Store(object_store::Error::NotFound { .. }) => {
+                ApiError::not_found("media content")
+            }
             other => ApiError::internal(other),
         })?;
         Body::from_stream(stream)

@@ -31,8 +31,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::store::{
-    MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE, Store,
-    StoreError,
+    MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE, Store, StoreError,
 };
 pub use storage::{BlobError, BlobStore};
 
@@ -170,7 +169,8 @@ impl MediaLibrary {
 
     /// Record a user's file whose download failed for good.
     pub async fn record_failed(&self, bot_id: Uuid, meta: IncomingMeta, reason: &str) -> MediaResult<MediaFile> {
-        self.record_unstored(bot_id, meta, 0, STATUS_FAILED, reason.to_string()).await
+        self.record_unstored(bot_id, meta, 0, STATUS_FAILED, reason.to_string())
+            .await
     }
 
     async fn record_unstored(

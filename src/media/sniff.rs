@@ -8,7 +8,10 @@ pub fn content_type(head: &[u8], declared: Option<&str>, file_name: &str) -> Str
     if let Some(t) = infer::get(head) {
         return t.mime_type().to_string();
     }
-    if let Some(d) = declared.map(essence).filter(|d| is_mime(d) && d != "application/octet-stream") {
+    if let Some(d) = declared
+        .map(essence)
+        .filter(|d| is_mime(d) && d != "application/octet-stream")
+    {
         return d;
     }
     mime_guess::from_path(file_name)
@@ -26,7 +29,8 @@ fn is_mime(value: &str) -> bool {
     let token = |s: &str| {
         !s.is_empty()
             && s.len() <= 127
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
     };
     matches!(value.split_once('/'), Some((t, s)) if token(t) && token(s))
 }
@@ -133,9 +137,18 @@ mod tests {
     fn bytes_beat_the_declared_type_and_the_extension() {
         assert_eq!(content_type(PNG, Some("text/plain"), "notes.txt"), "image/png");
         assert_eq!(content_type(b"%PDF-1.7\n", None, "x.bin"), "application/pdf");
-        assert_eq!(content_type(b"hello", Some("text/plain; charset=utf-8"), "a.png"), "text/plain");
-        assert_eq!(content_type(b"hello", Some("application/octet-stream"), "a.csv"), "text/csv");
-        assert_eq!(content_type(b"hello", Some("bad type\r\nx: y"), "a"), "application/octet-stream");
+        assert_eq!(
+            content_type(b"hello", Some("text/plain; charset=utf-8"), "a.png"),
+            "text/plain"
+        );
+        assert_eq!(
+            content_type(b"hello", Some("application/octet-stream"), "a.csv"),
+            "text/csv"
+        );
+        assert_eq!(
+            content_type(b"hello", Some("bad type\r\nx: y"), "a"),
+            "application/octet-stream"
+        );
         assert_eq!(content_type(b"", None, ""), "application/octet-stream");
     }
 
@@ -167,7 +180,10 @@ mod tests {
             "attachment; filename=\"report 1.pdf\"; filename*=UTF-8''report%201.pdf"
         );
         let h = content_disposition("a\"b\\c;ф.png");
-        assert_eq!(h, "attachment; filename=\"a_b_c;_.png\"; filename*=UTF-8''a%22b%5Cc%3B%D1%84.png");
+        assert_eq!(
+            h,
+            "attachment; filename=\"a_b_c;_.png\"; filename*=UTF-8''a%22b%5Cc%3B%D1%84.png"
+        );
         assert!(axum::http::HeaderValue::from_str(&h).is_ok());
     }
 

@@ -49,7 +49,10 @@ all_media_stores!(upload_list_get_and_content, |app: TestApp| async move {
     );
     let (s, body) = upload(&app, &key, &bot, "notes.csv", "application/octet-stream", b"a,b\n1,2\n").await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
-    assert_eq!(body["data"]["content_type"], "text/csv", "by extension when the bytes say nothing");
+    assert_eq!(
+        body["data"]["content_type"], "text/csv",
+        "by extension when the bytes say nothing"
+    );
 
     let list = format!("/v1/api/bots/{bot}/media");
     let (_, body) = app.get(&list, &key).await;
@@ -88,7 +91,10 @@ all_media_stores!(range_requests, |app: TestApp| async move {
         assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         let cr = format!("bytes {}-{}/100", want.start, want.end - 1);
         assert_eq!(resp.headers()["content-range"], cr.as_str(), "{range}");
-        assert_eq!(resp.headers()["content-length"], (want.end - want.start).to_string().as_str());
+        assert_eq!(
+            resp.headers()["content-length"],
+            (want.end - want.start).to_string().as_str()
+        );
         assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[want.clone()], "{range}");
     }
     // Several ranges: the whole file.
@@ -136,7 +142,10 @@ all_media_stores!(identical_bytes_are_stored_once, |app: TestApp| async move {
     let (s1, first) = upload(&app, &key, &bot, "one.png", "image/png", PNG).await;
     let (s2, second) = upload(&app, &key, &bot, "two.png", "image/png", PNG).await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::OK), "{second}");
-    assert_eq!(first["data"]["id"], second["data"]["id"], "the existing media comes back");
+    assert_eq!(
+        first["data"]["id"], second["data"]["id"],
+        "the existing media comes back"
+    );
     assert_eq!(second["data"]["file_name"], "one.png");
     let keys = blob_keys(&app, &bot).await;
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -164,13 +173,22 @@ all_media_stores!(aliases_are_scoped_to_the_bot, |app: TestApp| async move {
     let id = |m: &serde_json::Value| m["data"]["id"].as_str().unwrap().to_string();
     let (m1, m2, m3) = (id(&m1), id(&m2), id(&m3));
     let alias = json!({ "platform": "telegram", "file_id": "welcome_image" });
-    let (s, body) = app.post(&format!("/v1/api/media/{m1}/platform-id"), &key, alias.clone()).await;
+    let (s, body) = app
+        .post(&format!("/v1/api/media/{m1}/platform-id"), &key, alias.clone())
+        .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["aliases"], json!(["welcome_image"]));
-    assert_eq!(body["data"]["platform_file_ids"], json!({ "telegram": "welcome_image" }));
-    let (s, body) = app.post(&format!("/v1/api/media/{m2}/platform-id"), &key, alias.clone()).await;
+    assert_eq!(
+        body["data"]["platform_file_ids"],
+        json!({ "telegram": "welcome_image" })
+    );
+    let (s, body) = app
+        .post(&format!("/v1/api/media/{m2}/platform-id"), &key, alias.clone())
+        .await;
     assert_eq!(s, StatusCode::OK, "another bot may use the same alias: {body}");
-    let (s, body) = app.post(&format!("/v1/api/media/{m3}/platform-id"), &key, alias.clone()).await;
+    let (s, body) = app
+        .post(&format!("/v1/api/media/{m3}/platform-id"), &key, alias.clone())
+        .await;
     assert_error(s, &body, 409, "CONFLICT");
     // Setting it again on the same media is fine.
     let (s, _) = app.post(&format!("/v1/api/media/{m1}/platform-id"), &key, alias).await;
@@ -214,7 +232,11 @@ all_media_stores!(aliases_are_scoped_to_the_bot, |app: TestApp| async move {
     let (s, body) = app.post(&path, &key, json!({ "platform": "telegram" })).await;
     assert_error(s, &body, 422, "VALIDATION_ERROR");
     let (s, body) = app
-        .post(&path, &key, json!({ "platform": "telegram", "file_id": "x", "extra": 1 }))
+        .post(
+            &path,
+            &key,
+            json!({ "platform": "telegram", "file_id": "x", "extra": 1 }),
+        )
         .await;
     assert_error(s, &body, 422, "VALIDATION_ERROR");
 });
@@ -323,55 +345,67 @@ all_media_stores!(hostile_file_names_are_stored_safely, |app: TestApp| async mov
     }
     assert!(!app.dir.path().join("etc").exists());
     for key in blob_keys(&app, &bot).await {
-        assert!(key.starts_with(&format!("{bot}/")) && key.len() == bot.len() + 65, "{key}");
+        assert!(
+            key.starts_with(&format!("{bot}/")) && key.len() == bot.len() + 65,
+            "{key}"
+        );
     }
 });
 
-all_media_stores!(deleting_media_and_bots_removes_rows_and_blobs, |app: TestApp| async move {
-    let (key, bot) = bot_with_key(&app, "A").await;
-    let (_, a) = upload(&app, &key, &bot, "a.png", "image/png", PNG).await;
-    let (_, b) = upload(&app, &key, &bot, "b.bin", "application/octet-stream", b"bbbb").await;
-    let a = a["data"]["id"].as_str().unwrap().to_string();
-    let b = b["data"]["id"].as_str().unwrap().to_string();
-    app.post(
-        &format!("/v1/api/media/{a}/platform-id"),
-        &key,
-        json!({ "platform": "telegram", "file_id": "pic" }),
-    )
-    .await;
-    assert_eq!(blob_keys(&app, &bot).await.len(), 2);
-    let (s, _) = app.delete(&format!("/v1/api/media/{b}"), &key).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, body) = app.get(&format!("/v1/api/media/{b}"), &key).await;
-    assert_error(s, &body, 404, "NOT_FOUND");
-    let (s, body) = app.delete(&format!("/v1/api/media/{b}"), &key).await;
-    assert_error(s, &body, 404, "NOT_FOUND");
-    assert_eq!(blob_keys(&app, &bot).await.len(), 1);
+all_media_stores!(
+    deleting_media_and_bots_removes_rows_and_blobs,
+    |app: TestApp| async move {
+        let (key, bot) = bot_with_key(&app, "A").await;
+        let (_, a) = upload(&app, &key, &bot, "a.png", "image/png", PNG).await;
+        let (_, b) = upload(&app, &key, &bot, "b.bin", "application/octet-stream", b"bbbb").await;
+        let a = a["data"]["id"].as_str().unwrap().to_string();
+        let b = b["data"]["id"].as_str().unwrap().to_string();
+        app.post(
+            &format!("/v1/api/media/{a}/platform-id"),
+            &key,
+            json!({ "platform": "telegram", "file_id": "pic" }),
+        )
+        .await;
+        assert_eq!(blob_keys(&app, &bot).await.len(), 2);
+        let (s, _) = app.delete(&format!("/v1/api/media/{b}"), &key).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, body) = app.get(&format!("/v1/api/media/{b}"), &key).await;
+        assert_error(s, &body, 404, "NOT_FOUND");
+        let (s, body) = app.delete(&format!("/v1/api/media/{b}"), &key).await;
+        assert_error(s, &body, 404, "NOT_FOUND");
+        assert_eq!(blob_keys(&app, &bot).await.len(), 1);
 
-    // A user's copy of the same bytes shares the blob: deleting the upload keeps it.
-    let bot_id = uuid::Uuid::parse_str(&bot).unwrap();
-    let meta = hookline::media::IncomingMeta {
-        chat_id: "42".into(),
-        file_unique_id: "u1".into(),
-        ..Default::default()
-    };
-    let user = app
-        .state
-        .media
-        .store_incoming(bot_id, meta, crate::media_lib::once(PNG))
-        .await
-        .unwrap();
-    assert_eq!(blob_keys(&app, &bot).await.len(), 1);
-    let (s, _) = app.delete(&format!("/v1/api/media/{a}"), &key).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(blob_keys(&app, &bot).await.len(), 1, "still named by the user's copy");
-    assert!(app.state.media.resolve(bot_id, "pic").await.unwrap().is_none(), "alias went with it");
+        // A user's copy of the same bytes shares the blob: deleting the upload keeps it.
+        let bot_id = uuid::Uuid::parse_str(&bot).unwrap();
+        let meta = hookline::media::IncomingMeta {
+            chat_id: "42".into(),
+            file_unique_id: "u1".into(),
+            ..Default::default()
+        };
+        let user = app
+            .state
+            .media
+            .store_incoming(bot_id, meta, crate::media_lib::once(PNG))
+            .await
+            .unwrap();
+        assert_eq!(blob_keys(&app, &bot).await.len(), 1);
+        let (s, _) = app.delete(&format!("/v1/api/media/{a}"), &key).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(blob_keys(&app, &bot).await.len(), 1, "still named by the user's copy");
+        assert!(
+            app.state.media.resolve(bot_id, "pic").await.unwrap().is_none(),
+            "alias went with it"
+        );
 
-    let (s, _) = app.delete(&format!("/v1/api/bots/{bot}"), &key).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    assert!(app.state.store.get_media(user.id).await.unwrap().is_none(), "rows cascade");
-    assert!(blob_keys(&app, &bot).await.is_empty(), "blobs go with the bot");
-});
+        let (s, _) = app.delete(&format!("/v1/api/bots/{bot}"), &key).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert!(
+            app.state.store.get_media(user.id).await.unwrap().is_none(),
+            "rows cascade"
+        );
+        assert!(blob_keys(&app, &bot).await.is_empty(), "blobs go with the bot");
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_uploads_are_413_with_a_small_limit() {
@@ -390,7 +424,15 @@ async fn oversize_uploads_are_413_with_a_small_limit() {
         let (s, body) = upload(&app, &key, &bot, "big.bin", "application/octet-stream", &[1u8; 4096]).await;
         assert_error(s, &body, 413, "PAYLOAD_TOO_LARGE");
         // …and up front from Content-Length.
-        let (s, body) = upload(&app, &key, &bot, "huge.bin", "application/octet-stream", &vec![2u8; 300_000]).await;
+        let (s, body) = upload(
+            &app,
+            &key,
+            &bot,
+            "huge.bin",
+            "application/octet-stream",
+            &vec![2u8; 300_000],
+        )
+        .await;
         assert_error(s, &body, 413, "PAYLOAD_TOO_LARGE");
         // Exactly the limit is fine.
         let (s, body) = upload(&app, &key, &bot, "ok.bin", "application/octet-stream", &[3u8; 1024]).await;

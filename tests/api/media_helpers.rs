@@ -115,14 +115,25 @@ pub async fn bot_with_key(app: &TestApp, name: &str) -> (String, String) {
 
 pub async fn new_bot(app: &TestApp, account: &str, key: &str, name: &str) -> String {
     let (s, body) = app
-        .post(&format!("/v1/api/accounts/{account}/bots"), key, json!({ "name": name }))
+        .post(
+            &format!("/v1/api/accounts/{account}/bots"),
+            key,
+            json!({ "name": name }),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     body["data"]["id"].as_str().unwrap().to_string()
 }
 
 /// Upload through reqwest's multipart encoder.
-pub async fn upload(app: &TestApp, key: &str, bot: &str, name: &str, declared: &str, bytes: &[u8]) -> (StatusCode, Value) {
+pub async fn upload(
+    app: &TestApp,
+    key: &str,
+    bot: &str,
+    name: &str,
+    declared: &str,
+    bytes: &[u8],
+) -> (StatusCode, Value) {
     let part = reqwest::multipart::Part::bytes(bytes.to_vec())
         .file_name(name.to_string())
         .mime_str(declared)
@@ -137,7 +148,10 @@ pub async fn upload(app: &TestApp, key: &str, bot: &str, name: &str, declared: &
         .await
         .expect("upload sent");
     let status = resp.status();
-    (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
 }
 
 /// Upload a hand-built multipart body (for names an encoder would clean up).
@@ -152,7 +166,10 @@ pub async fn upload_raw(app: &TestApp, key: &str, bot: &str, content_type: &str,
         .await
         .expect("upload sent");
     let status = resp.status();
-    (status, serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
 }
 
 /// One `file` part with a raw (unescaped) filename.

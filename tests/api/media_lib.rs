@@ -38,7 +38,10 @@ all_media_stores!(users_files_are_stored_and_deduplicated, |app: TestApp| async 
         ("user", "stored", "image")
     );
     assert_eq!(first.content_type, "image/png", "sniffed, not the declared jpeg");
-    assert_eq!((first.chat_id.as_deref(), first.user_id.as_deref()), (Some("1001"), Some("77")));
+    assert_eq!(
+        (first.chat_id.as_deref(), first.user_id.as_deref()),
+        (Some("1001"), Some("77"))
+    );
     assert_eq!(first.caption.as_deref(), Some("my cat"));
     assert_eq!(lib.find_incoming(bot_id, "AQAD1").await.unwrap(), Some(first.clone()));
 
@@ -63,7 +66,9 @@ all_media_stores!(users_files_are_stored_and_deduplicated, |app: TestApp| async 
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body["data"]["source"], "user");
     assert_eq!(body["data"]["caption"], "my cat");
-    let (_, list) = app.get(&format!("/v1/api/bots/{bot}/media?file_type=voice"), &key).await;
+    let (_, list) = app
+        .get(&format!("/v1/api/bots/{bot}/media?file_type=voice"), &key)
+        .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
 });
 
@@ -75,13 +80,22 @@ all_media_stores!(too_large_and_failed_files_are_recorded, |app: TestApp| async 
     doc.kind = Some("document".into());
     doc.file_name = Some("../scan.pdf".into());
     doc.content_type = Some("application/pdf".into());
-    let big = lib.record_too_large(bot_id, doc.clone(), 25 * 1024 * 1024).await.unwrap();
+    let big = lib
+        .record_too_large(bot_id, doc.clone(), 25 * 1024 * 1024)
+        .await
+        .unwrap();
     assert_eq!((big.status.as_str(), big.size), ("too_large", 25 * 1024 * 1024));
     assert!(big.status_reason.as_deref().unwrap().contains("26214400"));
-    assert_eq!((big.file_name.as_str(), big.content_type.as_str()), ("scan.pdf", "application/pdf"));
+    assert_eq!(
+        (big.file_name.as_str(), big.content_type.as_str()),
+        ("scan.pdf", "application/pdf")
+    );
     assert!(big.storage_key.is_none() && big.sha256.is_none());
     assert_eq!(lib.record_too_large(bot_id, doc, 1).await.unwrap(), big, "deduplicated");
-    let failed = lib.record_failed(bot_id, meta("GONE"), "download failed: 400").await.unwrap();
+    let failed = lib
+        .record_failed(bot_id, meta("GONE"), "download failed: 400")
+        .await
+        .unwrap();
     assert_eq!(failed.status, "failed");
     // Not resolvable for sending, and no content to serve.
     assert!(lib.resolve(bot_id, &big.id.to_string()).await.unwrap().is_none());
@@ -95,9 +109,11 @@ all_media_stores!(too_large_and_failed_files_are_recorded, |app: TestApp| async 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_files_over_the_limit_are_refused_without_a_trace() {
     use crate::media_helpers::{Blobs, spawn_media};
-    let app = spawn_media(crate::helpers::Backend::Sqlite, Blobs::Local, |c| c.media_max_upload_bytes = 10)
-        .await
-        .unwrap();
+    let app = spawn_media(crate::helpers::Backend::Sqlite, Blobs::Local, |c| {
+        c.media_max_upload_bytes = 10
+    })
+    .await
+    .unwrap();
     let (_, bot) = bot_with_key(&app, "A").await;
     let bot_id = Uuid::parse_str(&bot).unwrap();
     let err = app
@@ -106,7 +122,10 @@ async fn incoming_files_over_the_limit_are_refused_without_a_trace() {
         .store_incoming(bot_id, meta("X"), once(b"0123456789A"))
         .await
         .unwrap_err();
-    assert!(matches!(err, MediaError::Blob(BlobError::TooLarge { limit: 10 })), "{err}");
+    assert!(
+        matches!(err, MediaError::Blob(BlobError::TooLarge { limit: 10 })),
+        "{err}"
+    );
     assert!(app.state.media.find_incoming(bot_id, "X").await.unwrap().is_none());
     assert!(blob_keys(&app, &bot).await.is_empty());
     assert!(blob_keys(&app, "staging").await.is_empty());
@@ -138,8 +157,15 @@ all_media_stores!(platform_file_ids_are_cached_per_media, |app: TestApp| async m
         Some("AgACAgIAAxkBAAI")
     );
     lib.cache_platform_id(id, "telegram", "newer").await.unwrap();
-    assert_eq!(lib.cached_platform_id(id, "telegram").await.unwrap().as_deref(), Some("newer"));
-    assert_eq!(lib.cached_platform_id(id, "whatsapp").await.unwrap(), None, "per platform");
+    assert_eq!(
+        lib.cached_platform_id(id, "telegram").await.unwrap().as_deref(),
+        Some("newer")
+    );
+    assert_eq!(
+        lib.cached_platform_id(id, "whatsapp").await.unwrap(),
+        None,
+        "per platform"
+    );
     // A cached platform id is never an alias.
     assert!(lib.resolve(bot_id, "newer").await.unwrap().is_none());
     let (_, body) = app.get(&format!("/v1/api/media/{id}"), &key).await;
