@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseConfig};
 use crate::http::auth::RateLimiters;
+use crate::media::MediaLibrary;
 use crate::secrets::{Cipher, Secret, encode_master_key, generate_api_key, parse_master_key, random_bytes};
 use crate::store::Store;
 
@@ -20,6 +21,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Bots' media: bytes in the object store, metadata in `store`.
+    pub media: MediaLibrary,
     pub config: Arc<Config>,
     pub cipher: Cipher,
     pub rate_limits: Arc<RateLimiters>,
@@ -50,6 +53,7 @@ impl Application {
         store.migrate().await.context("database migration failed")?;
         let master_key = load_master_key(&config)?;
         let bootstrap_key = issue_bootstrap_key(&store).await?;
+        let media = MediaLibrary::new(store.clone(), &config).context("cannot open the media store")?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -58,6 +62,7 @@ impl Application {
         let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone())?;
         let state = AppState {
             store,
+            media,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher,
             metrics: crate::telemetry::metrics_handle(),

@@ -106,6 +106,48 @@ pub const SETTINGS: &[Setting] = &[
         help: "media API requests per minute per API key (0 = unlimited)",
     },
     Setting {
+        key: "media_store",
+        env: "HOOKLINE_MEDIA_STORE",
+        default: Some("local"),
+        help: "where media bytes live: local (data_dir/media) or s3 (any S3-compatible store, see media_s3_*)",
+    },
+    Setting {
+        key: "media_s3_bucket",
+        env: "HOOKLINE_MEDIA_S3_BUCKET",
+        default: None,
+        help: "S3 bucket for media (required with media_store = s3; it must exist)",
+    },
+    Setting {
+        key: "media_s3_endpoint",
+        env: "HOOKLINE_MEDIA_S3_ENDPOINT",
+        default: None,
+        help: "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (default: the provider's, from the region); path-style requests",
+    },
+    Setting {
+        key: "media_s3_region",
+        env: "HOOKLINE_MEDIA_S3_REGION",
+        default: Some("us-east-1"),
+        help: "S3 region",
+    },
+    Setting {
+        key: "media_s3_access_key_id",
+        env: "HOOKLINE_MEDIA_S3_ACCESS_KEY_ID",
+        default: None,
+        help: "S3 access key id (without it, the store's usual credential chain applies)",
+    },
+    Setting {
+        key: "media_s3_secret_access_key",
+        env: "HOOKLINE_MEDIA_S3_SECRET_ACCESS_KEY",
+        default: None,
+        help: "S3 secret access key (never logged)",
+    },
+    Setting {
+        key: "media_max_upload_bytes",
+        env: "HOOKLINE_MEDIA_MAX_UPLOAD_BYTES",
+        default: Some("52428800"),
+        help: "largest media file accepted, in bytes (413 above it); default 50 MiB",
+    },
+    Setting {
         key: "delivery_allowed_networks",
         env: "HOOKLINE_DELIVERY_ALLOWED_NETWORKS",
         default: Some(""),
@@ -326,6 +368,25 @@ pub struct RateLimits {
     pub media_per_minute: u32,
 }
 
+/// Where media bytes are kept.
+#[derive(Clone, Debug)]
+pub enum MediaStoreConfig {
+    /// `{data_dir}/media`.
+    Local,
+    /// Any S3-compatible store.
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket. `Debug` hides the secret key.
+#[derive(Clone, Debug)]
+pub struct S3Config {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret<String>>,
+}
+
 /// Which database hookline runs on.
 #[derive(Clone, Debug)]
 pub enum DatabaseConfig {
@@ -365,6 +426,8 @@ pub struct Config {
     pub telegram_outbound_rate_limit: bool,
     pub telegram_source_networks: Vec<IpNet>,
     pub trusted_proxies: Vec<IpNet>,
+    pub media_store: MediaStoreConfig,
+    pub media_max_upload_bytes: u64,
 }
 
 impl Config {
@@ -445,6 +508,8 @@ impl Config {
                 })?
                 .unwrap_or_default(),
             trusted_proxies: layers.parse("trusted_proxies", parse_networks)?.unwrap_or_default(),
+            media_store: resolve_media_store(layers)?,
+            media_max_upload_bytes: layers.required("media_max_upload_bytes", parse_positive::<u64>)?,
         })
     }
 
@@ -455,6 +520,28 @@ impl Config {
         // The defaults are valid by construction; a failure here is a bug in SETTINGS.
         Config::resolve(&layers).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
     }
+}
+
+fn resolve_media_store(layers: &Layers) -> Result<MediaStoreConfig, ConfigError> {
+    let kind = layers.required("media_store", |s| match s.to_ascii_lowercase().as_str() {
+        "local" => Ok(false),
+        "s3" => Ok(true),
+        _ => Err("expected `local` or `s3`".into()),
+    })?;
+    if !kind {
+        return Ok(MediaStoreConfig::Local);
+    }
+    let text = |s: &str| Ok::<_, String>(s.to_string());
+    let bucket = layers
+        .parse("media_s3_bucket", text)?
+        .ok_or_else(|| ConfigError::new("media_s3_bucket", &Source::Default, "required when media_store = s3"))?;
+    Ok(MediaStoreConfig::S3(S3Config {
+        bucket,
+        endpoint: layers.parse("media_s3_endpoint", parse_public_url)?,
+        region: layers.required("media_s3_region", text)?,
+        access_key_id: layers.parse("media_s3_access_key_id", text)?,
+        secret_access_key: layers.parse("media_s3_secret_access_key", |s| Ok(Secret::new(s.to_string())))?,
+    }))
 }
 
 fn parse_positive<T: std::str::FromStr + PartialEq + Default>(s: &str) -> Result<T, String> {
@@ -640,6 +727,31 @@ mod tests {
                 .to_string()
                 .contains("telegram_outbound_rate_limit")
         );
+    }
+
+    #[test]
+    fn media_store_settings_resolve() {
+        let c = Config::resolve(&Layers::defaults()).unwrap();
+        assert!(matches!(c.media_store, MediaStoreConfig::Local));
+        assert_eq!(c.media_max_upload_bytes, 50 * 1024 * 1024);
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_MEDIA_STORE", "s3")]));
+        let err = Config::resolve(&layers).unwrap_err().to_string();
+        assert!(err.contains("media_s3_bucket"), "{err}");
+        let layers = Layers::defaults().env(env_of(&[
+            ("HOOKLINE_MEDIA_STORE", "s3"),
+            ("HOOKLINE_MEDIA_S3_BUCKET", "media"),
+            ("HOOKLINE_MEDIA_S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("HOOKLINE_MEDIA_S3_SECRET_ACCESS_KEY", "hunter2"),
+        ]));
+        let c = Config::resolve(&layers).unwrap();
+        let MediaStoreConfig::S3(s3) = &c.media_store else {
+            panic!("expected s3")
+        };
+        assert_eq!((s3.bucket.as_str(), s3.region.as_str()), ("media", "us-east-1"));
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_MEDIA_MAX_UPLOAD_BYTES", "0")]));
+        assert!(Config::resolve(&layers).is_err());
     }
 
     #[test]

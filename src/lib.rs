@@ -7,7 +7,9 @@
 //!   the same transaction → leased delivery workers → customers' endpoints, signed.
 //!
 //! Modules, outermost first: [`cli`] and [`app`] start things; [`http`] is the REST shell;
-//! [`store`] is everything durable; [`platforms`] parses and talks to Telegram; [`scenario`] is the pure conversation engine; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
+//! [`store`] is everything durable; [`dialogs`] runs the inbound flow; [`platforms`] parses and
+//! talks to Telegram; [`scenario`] is the pure conversation engine; [`media`] keeps bots' files
+//! in an object store; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
 
 pub mod app;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod config;
 pub mod dialogs;
 pub mod error;
 pub mod http;
+pub mod media;
 pub mod platforms;
 pub mod scenario;
 pub mod secrets;

@@ -177,6 +177,11 @@ async fn delete_bot(State(state): State<AppState>, auth: Auth, Path(bot_id): Pat
     if !state.store.delete_bot(bot.id).await? {
         return Err(ApiError::not_found("bot"));
     }
+    // The rows went with the bot (cascade); its blobs are under its own key prefix. The bot is
+    // gone either way: a failure here only leaves orphan blobs, so it is logged, not answered.
+    if let Err(e) = state.media.delete_bot_blobs(bot.id).await {
+        tracing::warn!(error = %e, bot_id = %bot.id, "could not delete the bot's media blobs");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,8 @@ pub mod bots;
 pub mod credentials;
 pub mod dialogs;
 pub mod extract;
+pub mod media;
+mod media_content;
 mod middleware;
 mod ops;
 pub mod scenarios;
@@ -37,6 +39,7 @@ use crate::error::ApiError;
         (name = "scenarios", description = "Scenario versions: upload, list, activate (roll back)"),
         (name = "dialogs", description = "Conversations of a bot, with their history"),
         (name = "webhooks", description = "The Telegram webhook receiver and its registration"),
+        (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),
     modifiers(&SecurityAddon)
@@ -62,6 +65,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(credentials::router())
         .merge(dialogs::router())
         .merge(telegram::router())
+        .merge(media::router())
 }
 
 /// The OpenAPI document, generated from the code.

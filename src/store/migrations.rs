@@ -11,6 +11,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (1, "accounts and api keys", include_str!("../../migrations/sqlite/0001_accounts.sql")),
     (2, "bots and scenarios", include_str!("../../migrations/sqlite/0002_bots_scenarios.sql")),
     (3, "telegram flow", include_str!("../../migrations/sqlite/0003_telegram.sql")),
+    (4, "media library", include_str!("../../migrations/sqlite/0004_media.sql")),
 ];
 
 #[rustfmt::skip]
@@ -18,6 +19,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "accounts and api keys", include_str!("../../migrations/postgres/0001_accounts.sql")),
     (2, "bots and scenarios", include_str!("../../migrations/postgres/0002_bots_scenarios.sql")),
     (3, "telegram flow", include_str!("../../migrations/postgres/0003_telegram.sql")),
+    (4, "media library", include_str!("../../migrations/postgres/0004_media.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -22,6 +22,7 @@ mod accounts;
 mod bots;
 mod chats;
 mod credentials;
+mod media;
 mod migrations;
 mod scenarios;
 
@@ -29,6 +30,9 @@ pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
 pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
 pub use credentials::{BotWithCredential, Credential};
+pub use media::{
+    MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
+};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 
 use std::str::FromStr;

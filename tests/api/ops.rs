@@ -96,6 +96,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/webhooks/telegram/{bot_id}/delete"),
     ("post", "/v1/api/webhooks/telegram/{bot_id}/set"),
     ("get", "/v1/api/webhooks/telegram/{bot_id}/status"),
+    ("post", "/v1/api/bots/{bot_id}/media"),
+    ("get", "/v1/api/bots/{bot_id}/media"),
+    ("get", "/v1/api/media/{media_id}"),
+    ("delete", "/v1/api/media/{media_id}"),
+    ("get", "/v1/api/media/{media_id}/content"),
+    ("post", "/v1/api/media/{media_id}/platform-id"),
 ];
 
 #[tokio::test]
