@@ -24,6 +24,8 @@ pub struct AppState {
     pub cipher: Cipher,
     pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
+    /// Outbound webhooks: the group-commit writer queue, HTTP client and endpoint gates.
+    pub delivery: crate::delivery::Delivery,
     /// Cancelled when the process is shutting down.
     pub shutdown: CancellationToken,
     /// Background tasks, awaited on shutdown.
@@ -55,6 +57,7 @@ impl Application {
             store,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher: Cipher::new(&master_key),
+            delivery: crate::delivery::Delivery::new(&config),
             metrics: crate::telemetry::metrics_handle(),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
@@ -85,6 +88,7 @@ impl Application {
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Application { listener, state, .. } = self;
         spawn_maintenance(&state);
+        crate::delivery::Delivery::spawn(&state);
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let stop = shutdown.clone();

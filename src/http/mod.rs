@@ -6,6 +6,7 @@ pub mod auth;
 pub mod extract;
 mod middleware;
 mod ops;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +30,7 @@ use crate::error::ApiError;
     tags(
         (name = "accounts", description = "Tenants and their API keys"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "webhooks", description = "Outbound webhooks: endpoints, event types, events, attempts, replay"),
     ),
     modifiers(&SecurityAddon)
 )]
@@ -48,6 +50,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(accounts::router())
+        .merge(webhooks::router())
 }
 
 /// The OpenAPI document, generated from the code.

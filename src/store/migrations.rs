@@ -6,17 +6,31 @@ use std::borrow::Cow;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts and api keys",
-    include_str!("../../migrations/sqlite/0001_accounts.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts and api keys",
+        include_str!("../../migrations/sqlite/0001_accounts.sql"),
+    ),
+    (
+        5,
+        "outbound webhooks",
+        include_str!("../../migrations/sqlite/0005_webhooks.sql"),
+    ),
+];
 
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts and api keys",
-    include_str!("../../migrations/postgres/0001_accounts.sql"),
-)];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts and api keys",
+        include_str!("../../migrations/postgres/0001_accounts.sql"),
+    ),
+    (
+        5,
+        "outbound webhooks",
+        include_str!("../../migrations/postgres/0005_webhooks.sql"),
+    ),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = list

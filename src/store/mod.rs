@@ -20,8 +20,16 @@
 
 mod accounts;
 mod migrations;
+mod webhook_endpoints;
+mod webhook_log;
+mod webhook_queue;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
+pub use webhook_endpoints::{EndpointRow, EventTypeRow};
+pub use webhook_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
+pub use webhook_queue::{
+    AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

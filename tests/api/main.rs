@@ -11,3 +11,9 @@ mod accounts;
 mod bad_input;
 mod ops;
 mod process;
+
+mod fake_receiver;
+mod webhooks;
+mod webhooks_crash;
+mod webhooks_delivery;
+mod webhooks_limits;

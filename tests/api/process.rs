@@ -10,15 +10,15 @@ use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hookline");
 
-struct Node {
-    child: Child,
-    addr: String,
-    admin_key: Option<String>,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
+    pub(crate) admin_key: Option<String>,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 /// Start `hookline serve` on a free port and wait for its startup line.
-async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
+pub(crate) async fn start_node(data_dir: &std::path::Path, envs: &[(&str, &str)]) -> Node {
     let mut cmd = Command::new(BIN);
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
