@@ -175,6 +175,7 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    hookline::app::install_tls_provider();
     let a = args();
     let epoch = Instant::now();
     let rx = receiver(epoch).await;

@@ -139,6 +139,7 @@ pub async fn step(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<St
     let bodies = state.store.event_bodies(&ids).await?;
     let bodies: std::collections::HashMap<Uuid, Arc<EventBody>> =
         bodies.into_iter().map(|b| (b.id, Arc::new(b))).collect();
+    let mut waiting: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
     for c in claimed {
         let Some(body) = bodies.get(&c.event_id).cloned() else {
             continue; // the event was removed meanwhile; its delivery went with it
@@ -164,7 +165,17 @@ pub async fn step(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<St
                 .admit(now, endpoint.limits)
         };
         match admit {
-            Admit::WaitUntil(at) => postpone(state, c.id, at.max(now + 1)).await,
+            Admit::WaitUntil(at) => {
+                // Under a rate limit, spread the postponed ones over the slots they will get,
+                // instead of making them all due again at the same instant.
+                let k = waiting.entry(endpoint.id).or_insert(0i64);
+                let spread = endpoint
+                    .limits
+                    .rate_per_sec
+                    .map_or(0, |r| *k * 1000 / i64::from(r.max(1)));
+                *k += 1;
+                postpone(state, c.id, at.max(now + 1) + spread).await
+            }
             Admit::Go => {
                 let permit = match slots.clone().try_acquire_owned() {
                     Ok(p) => p,

@@ -17,3 +17,4 @@ mod webhooks;
 mod webhooks_crash;
 mod webhooks_delivery;
 mod webhooks_limits;
+mod webhooks_retention;
