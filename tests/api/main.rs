@@ -16,5 +16,6 @@ mod fake_receiver;
 mod webhooks;
 mod webhooks_crash;
 mod webhooks_delivery;
+mod webhooks_events;
 mod webhooks_limits;
 mod webhooks_retention;
