@@ -27,6 +27,8 @@ pub struct AppState {
     pub cipher: Cipher,
     pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
+    /// Outbound webhooks: the group-commit writer queue, HTTP client and endpoint gates.
+    pub delivery: crate::delivery::Delivery,
     /// Cancelled when the process is shutting down.
     pub shutdown: CancellationToken,
     /// Background tasks, awaited on shutdown.
@@ -65,6 +67,7 @@ impl Application {
             media,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher,
+            delivery: crate::delivery::Delivery::new(&config),
             metrics: crate::telemetry::metrics_handle(),
             config,
             runtime,
@@ -97,6 +100,8 @@ impl Application {
         let Application { listener, state, .. } = self;
         spawn_maintenance(&state);
         crate::dialogs::workers::spawn(state.runtime.clone(), &state.tasks, state.shutdown.clone());
+        crate::delivery::Delivery::spawn(&state);
+        crate::dialogs::relay::spawn(&state);
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let stop = shutdown.clone();

@@ -201,6 +201,60 @@ pub const SETTINGS: &[Setting] = &[
         default: Some(""),
         help: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed",
     },
+    Setting {
+        key: "delivery_enabled",
+        env: "HOOKLINE_DELIVERY_ENABLED",
+        default: Some("true"),
+        help: "run outbound webhook delivery workers on this node (false: publish only)",
+    },
+    Setting {
+        key: "delivery_retry_schedule_secs",
+        env: "HOOKLINE_DELIVERY_RETRY_SCHEDULE",
+        default: Some("0,5,300,1800,7200,18000,36000,36000"),
+        help: "seconds before each delivery attempt (first = immediately), comma-separated; ±20% jitter is added",
+    },
+    Setting {
+        key: "delivery_concurrency",
+        env: "HOOKLINE_DELIVERY_CONCURRENCY",
+        default: Some("256"),
+        help: "webhook requests in flight at once on this node",
+    },
+    Setting {
+        key: "delivery_max_in_flight",
+        env: "HOOKLINE_DELIVERY_MAX_IN_FLIGHT",
+        default: Some("64"),
+        help: "default per-endpoint cap of concurrent requests (an endpoint's max_in_flight overrides it)",
+    },
+    Setting {
+        key: "delivery_poll_ms",
+        env: "HOOKLINE_DELIVERY_POLL_MS",
+        default: Some("200"),
+        help: "how often an idle worker looks for due deliveries (publishes on this node wake it at once)",
+    },
+    Setting {
+        key: "delivery_lease_secs",
+        env: "HOOKLINE_DELIVERY_LEASE_SECS",
+        default: Some("90"),
+        help: "how long a claimed delivery stays leased to its node; a crashed node's work is retried after it. Attempts are cut off 1 s before the lease ends",
+    },
+    Setting {
+        key: "delivery_disable_after_secs",
+        env: "HOOKLINE_DELIVERY_DISABLE_AFTER_SECS",
+        default: Some("432000"),
+        help: "an endpoint failing continuously for this long is disabled (default 5 days)",
+    },
+    Setting {
+        key: "delivery_breaker_cooldown_ms",
+        env: "HOOKLINE_DELIVERY_BREAKER_COOLDOWN_MS",
+        default: Some("30000"),
+        help: "how long the circuit breaker pauses an endpoint after 5 consecutive failures before probing it",
+    },
+    Setting {
+        key: "webhook_retention_secs",
+        env: "HOOKLINE_WEBHOOK_RETENTION_SECS",
+        default: Some("2592000"),
+        help: "webhook events and attempts older than this are removed (default 30 days)",
+    },
 ];
 
 /// Where a raw value came from; used in error messages.
@@ -387,6 +441,20 @@ pub struct S3Config {
     pub secret_access_key: Option<Secret<String>>,
 }
 
+/// Outbound webhook delivery knobs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryConfig {
+    pub enabled: bool,
+    pub retry_schedule_secs: Vec<f64>,
+    pub concurrency: usize,
+    pub max_in_flight: u32,
+    pub poll: Duration,
+    pub lease: Duration,
+    pub disable_after: Duration,
+    pub breaker_cooldown: Duration,
+    pub retention: Duration,
+}
+
 /// Which database hookline runs on.
 #[derive(Clone, Debug)]
 pub enum DatabaseConfig {
@@ -428,6 +496,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub media_store: MediaStoreConfig,
     pub media_max_upload_bytes: u64,
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -510,6 +579,28 @@ impl Config {
             trusted_proxies: layers.parse("trusted_proxies", parse_networks)?.unwrap_or_default(),
             media_store: resolve_media_store(layers)?,
             media_max_upload_bytes: layers.required("media_max_upload_bytes", parse_positive::<u64>)?,
+            delivery: DeliveryConfig {
+                enabled: layers.required("delivery_enabled", parse_bool)?,
+                retry_schedule_secs: layers
+                    .required("delivery_retry_schedule_secs", crate::delivery::retry::parse_schedule)?,
+                concurrency: layers.required("delivery_concurrency", parse_positive::<usize>)?,
+                max_in_flight: layers.required("delivery_max_in_flight", parse_positive::<u32>)?,
+                poll: Duration::from_millis(layers.required("delivery_poll_ms", parse_positive::<u64>)?),
+                lease: Duration::from_secs(layers.required("delivery_lease_secs", |s| {
+                    parse_positive::<u64>(s).and_then(|n| {
+                        // Attempts are cut off one second before their lease ends (see the
+                        // worker), so a lease needs room for at least one second of sending.
+                        if n < 2 { Err("must be at least 2".into()) } else { Ok(n) }
+                    })
+                })?),
+                disable_after: Duration::from_secs(
+                    layers.required("delivery_disable_after_secs", parse_positive::<u64>)?,
+                ),
+                breaker_cooldown: Duration::from_millis(
+                    layers.required("delivery_breaker_cooldown_ms", parse_positive::<u64>)?,
+                ),
+                retention: Duration::from_secs(layers.required("webhook_retention_secs", parse_positive::<u64>)?),
+            },
         })
     }
 
@@ -758,5 +849,27 @@ mod tests {
     fn networks_parse_cidrs_and_plain_addresses() {
         let layers = Layers::defaults().env(env_of(&[("HOOKLINE_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8, ::1")]));
         assert_eq!(Config::resolve(&layers).unwrap().delivery_allowed_networks.len(), 2);
+    }
+
+    #[test]
+    fn delivery_settings_parse_and_name_bad_values() {
+        let c = Config::resolve(&Layers::defaults()).unwrap();
+        assert_eq!(c.delivery.retry_schedule_secs.len(), 8);
+        assert!(c.delivery.enabled);
+        let layers = Layers::defaults().env(env_of(&[
+            ("HOOKLINE_DELIVERY_RETRY_SCHEDULE", "0,0.2,0.4"),
+            ("HOOKLINE_DELIVERY_ENABLED", "false"),
+        ]));
+        let c = Config::resolve(&layers).unwrap();
+        assert_eq!(c.delivery.retry_schedule_secs, vec![0.0, 0.2, 0.4]);
+        assert!(!c.delivery.enabled);
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_DELIVERY_RETRY_SCHEDULE", "soon")]));
+        let err = Config::resolve(&layers).unwrap_err().to_string();
+        assert!(
+            err.contains("delivery_retry_schedule_secs") && err.contains("HOOKLINE_DELIVERY_RETRY_SCHEDULE"),
+            "{err}"
+        );
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_DELIVERY_LEASE_SECS", "1")]));
+        assert!(Config::resolve(&layers).is_err());
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod locks;
 pub mod plan;
+pub mod relay;
 pub mod sender;
 pub mod workers;
 

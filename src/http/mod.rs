@@ -13,6 +13,7 @@ mod middleware;
 mod ops;
 pub mod scenarios;
 pub mod telegram;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +42,7 @@ use crate::error::ApiError;
         (name = "webhooks", description = "The Telegram webhook receiver and its registration"),
         (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "webhooks", description = "Outbound webhooks: endpoints, event types, events, attempts, replay"),
     ),
     modifiers(&SecurityAddon)
 )]
@@ -66,6 +68,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(dialogs::router())
         .merge(telegram::router())
         .merge(media::router())
+        .merge(webhooks::router())
 }
 
 /// The OpenAPI document, generated from the code.

@@ -392,3 +392,35 @@ impl Store {
         })?)
     }
 }
+
+/// An event a bot produced, waiting to be handed to the outbound publisher.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PendingBotEvent {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub event_type: String,
+    pub payload: String,
+}
+
+impl Store {
+    pub async fn unpublished_bot_events(&self, limit: i64) -> StoreResult<Vec<PendingBotEvent>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, PendingBotEvent>(
+                "SELECT id, account_id, event_type, payload FROM bot_events WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(limit).fetch_all(pool).await
+        })?)
+    }
+
+    pub async fn mark_bot_events_published(&self, ids: &[Uuid]) -> StoreResult<()> {
+        let now = now_ms();
+        on_db!(&self.db, write pool => {
+            let mut tx = pool.begin().await?;
+            for id in ids {
+                sqlx::query("UPDATE bot_events SET published_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        })
+    }
+}

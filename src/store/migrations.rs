@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (2, "bots and scenarios", include_str!("../../migrations/sqlite/0002_bots_scenarios.sql")),
     (3, "telegram flow", include_str!("../../migrations/sqlite/0003_telegram.sql")),
     (4, "media library", include_str!("../../migrations/sqlite/0004_media.sql")),
+    (5, "outbound webhooks", include_str!("../../migrations/sqlite/0005_webhooks.sql")),
 ];
 
 #[rustfmt::skip]
@@ -20,6 +21,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (2, "bots and scenarios", include_str!("../../migrations/postgres/0002_bots_scenarios.sql")),
     (3, "telegram flow", include_str!("../../migrations/postgres/0003_telegram.sql")),
     (4, "media library", include_str!("../../migrations/postgres/0004_media.sql")),
+    (5, "outbound webhooks", include_str!("../../migrations/postgres/0005_webhooks.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

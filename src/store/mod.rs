@@ -25,15 +25,23 @@ mod credentials;
 mod media;
 mod migrations;
 mod scenarios;
+mod webhook_endpoints;
+mod webhook_log;
+mod webhook_queue;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
-pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
+pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow, PendingBotEvent};
 pub use credentials::{BotWithCredential, Credential};
 pub use media::{
     MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
 };
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
+pub use webhook_endpoints::{EndpointRow, EventTypeRow};
+pub use webhook_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
+pub use webhook_queue::{
+    AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,
+};
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -24,3 +24,11 @@ mod telegram_client;
 mod telegram_crash;
 mod telegram_more;
 mod telegram_support;
+
+mod fake_receiver;
+mod webhooks;
+mod webhooks_crash;
+mod webhooks_delivery;
+mod webhooks_events;
+mod webhooks_limits;
+mod webhooks_retention;

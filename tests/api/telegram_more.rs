@@ -244,3 +244,36 @@ both_backends!(credentials_are_validated, |app: TestApp| async move {
     assert_eq!(s, StatusCode::CREATED, "api_token is an alias: {body}");
     assert_eq!(body["data"]["credentials"]["token"], "987:****");
 });
+
+both_backends!(bot_events_reach_outbound_endpoints, |app: TestApp| async move {
+    use crate::fake_receiver::{Answer, FakeReceiver};
+    let Some(bot) = TgBot::start(app.backend, auto_scenario()).await else {
+        return;
+    };
+    let receiver = FakeReceiver::start(Answer::Status(200)).await;
+    let (s, body) = bot
+        .app
+        .post(
+            &format!("/v1/api/accounts/{}/webhooks/endpoints", bot.account),
+            &bot.key,
+            json!({ "url": receiver.url(), "event_types": ["order.created", "dialog.completed"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    bot.send(&text_update(1, 61, "/start")).await;
+    bot.tg.wait_for("sendMessage", 3, Duration::from_secs(10)).await;
+    bot.send(&text_update(2, 61, "Olga")).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        types.contains(&"order.created".to_string()),
+        "{types:?} {:?}",
+        got.iter().map(|r| r.json()).collect::<Vec<_>>()
+    );
+    let order = got.iter().find(|r| r.json()["type"] == "order.created").unwrap();
+    assert!(order.json().to_string().contains("Olga"), "{}", order.json());
+    assert!(order.header("webhook-signature").starts_with("v1,"), "signed");
+});

@@ -12,6 +12,7 @@ pub struct TgBot {
     pub app: TestApp,
     pub tg: FakeTelegram,
     pub bot_id: String,
+    pub account: String,
     pub key: String,
     pub secret: String,
 }
@@ -36,6 +37,8 @@ impl TgBot {
             c.rate_limits.webhooks_per_minute = 0;
             c.rate_limits.bot_management_per_minute = 0;
             c.dialog_inputs_per_minute = 1000;
+            c.delivery_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+            c.delivery.poll = std::time::Duration::from_millis(20);
             tweak(c);
         })
         .await?;
@@ -78,6 +81,7 @@ impl TgBot {
             app,
             tg,
             bot_id,
+            account,
             key,
             secret,
         })

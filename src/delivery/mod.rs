@@ -1,0 +1,322 @@
+//! Outbound webhooks: events published by the API or by the bot flow, fanned out to the
+//! endpoints that subscribe to them, delivered signed and at least once.
+//!
+//! Pure cores: [`signing`], [`retry`], [`filter`], [`gate`] (circuit breaker, rate limit,
+//! in-flight cap), [`ssrf`] (address classification), [`catalogue`] (platform event types).
+//! Shells: [`writer`] (group commit of publishes and outcomes), [`worker`] (leased claims,
+//! sending, rescheduling), [`sender`] (one HTTP request), [`maintenance`] (retention, metrics,
+//! recover jobs).
+//!
+//! Durability: [`publish`] answers only after the transaction holding the events *and* their
+//! pending deliveries committed, so an acknowledged event always has its deliveries.
+
+pub mod catalogue;
+pub mod filter;
+pub mod gate;
+pub mod maintenance;
+pub mod retry;
+pub mod sender;
+pub mod signing;
+pub mod ssrf;
+pub mod worker;
+pub mod writer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::store::{EventToWrite, PublishBatch};
+
+/// An event to publish.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The publisher's id for idempotency; generated when absent.
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub payload: Value,
+    pub labels: Vec<String>,
+}
+
+/// What publishing answered for one event.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Published {
+    pub id: Uuid,
+    pub event_id: String,
+    /// True when this `event_id` was published before; `id` is then the original's.
+    pub duplicate: bool,
+}
+
+/// Most events in one publish call.
+pub const MAX_BATCH: usize = 1_000;
+/// Most labels on an event or an endpoint.
+pub const MAX_LABELS: usize = 20;
+
+/// Delivery knobs resolved from the configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub enabled: bool,
+    pub schedule: Vec<f64>,
+    pub concurrency: usize,
+    pub poll: Duration,
+    pub lease_ms: i64,
+    pub disable_after_ms: i64,
+    pub breaker_cooldown_ms: i64,
+    pub max_in_flight: u32,
+    pub retention_ms: i64,
+    pub writers: usize,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        Settings {
+            enabled: c.delivery.enabled,
+            schedule: c.delivery.retry_schedule_secs.clone(),
+            concurrency: c.delivery.concurrency,
+            poll: c.delivery.poll,
+            lease_ms: c.delivery.lease.as_millis() as i64,
+            disable_after_ms: c.delivery.disable_after.as_millis() as i64,
+            breaker_cooldown_ms: c.delivery.breaker_cooldown.as_millis() as i64,
+            max_in_flight: c.delivery.max_in_flight,
+            retention_ms: c.delivery.retention.as_millis() as i64,
+            writers: 1,
+        }
+    }
+}
+
+/// The outbound side's shared handle (in [`AppState`]): the writer queue, the HTTP client, the
+/// per-endpoint gates and caches. Cheap to clone.
+#[derive(Clone)]
+pub struct Delivery {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A cached lookup: when it was fetched (ms), and what was found.
+pub(crate) type Cached<T> = (i64, Option<T>);
+/// (account, event type name).
+pub(crate) type SchemaKey = (Uuid, String);
+
+pub(crate) struct Inner {
+    pub tx: mpsc::Sender<writer::Write>,
+    pub rx: writer::WriteRx,
+    /// Woken after a group with publishes commits, so workers claim at once.
+    pub published: Arc<Notify>,
+    pub guard: ssrf::Guard,
+    pub client: reqwest::Client,
+    /// This process's lease-holder id.
+    pub node_id: Uuid,
+    pub settings: Settings,
+    pub gates: Mutex<HashMap<Uuid, gate::Gate>>,
+    pub endpoints: Mutex<HashMap<Uuid, Cached<Arc<worker::EndpointRt>>>>,
+    /// Account event-type schemas, cached briefly: (fetched at, schema or None).
+    pub schemas: Mutex<HashMap<SchemaKey, Cached<Arc<Value>>>>,
+}
+
+impl Delivery {
+    pub fn new(config: &Config) -> Delivery {
+        let guard = ssrf::Guard::new(config.delivery_allowed_networks.clone());
+        let (tx, rx) = mpsc::channel(65_536);
+        let mut settings = Settings::from_config(config);
+        if matches!(config.database, crate::config::DatabaseConfig::Postgres { .. }) {
+            // PostgreSQL commits in parallel; a few writers keep its connections busy.
+            settings.writers = 4;
+        }
+        Delivery {
+            inner: Arc::new(Inner {
+                tx,
+                rx: Arc::new(tokio::sync::Mutex::new(rx)),
+                published: Arc::new(Notify::new()),
+                client: sender::client(guard.clone()),
+                guard,
+                node_id: Uuid::new_v4(),
+                settings,
+                gates: Mutex::new(HashMap::new()),
+                endpoints: Mutex::new(HashMap::new()),
+                schemas: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn guard(&self) -> &ssrf::Guard {
+        &self.inner.guard
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    pub fn node_id(&self) -> Uuid {
+        self.inner.node_id
+    }
+
+    /// Wake the workers (new due deliveries were written outside the writer).
+    pub fn wake(&self) {
+        self.inner.published.notify_one();
+    }
+
+    /// Forget cached endpoint and schema state (after a change through the API).
+    pub fn invalidate(&self, endpoint_id: Option<Uuid>) {
+        if let Ok(mut cache) = self.inner.endpoints.lock() {
+            match endpoint_id {
+                Some(id) => {
+                    cache.remove(&id);
+                }
+                None => cache.clear(),
+            }
+        }
+        if let Ok(mut schemas) = self.inner.schemas.lock() {
+            schemas.clear();
+        }
+    }
+
+    /// Start the writers, and the workers and maintenance unless delivery is disabled.
+    pub fn spawn(state: &AppState) {
+        let d = &state.delivery.inner;
+        for _ in 0..d.settings.writers {
+            state.tasks.spawn(writer::run(
+                state.store.clone(),
+                d.rx.clone(),
+                d.published.clone(),
+                state.shutdown.clone(),
+            ));
+        }
+        if d.settings.enabled {
+            state.tasks.spawn(worker::run(state.clone()));
+        }
+        maintenance::spawn(state);
+    }
+}
+
+/// Durably record events and their deliveries (one transaction / group commit); idempotent per
+/// (account, event_id). Validation errors name the field (`events[3].payload`).
+pub async fn publish(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) -> Result<Vec<Published>, ApiError> {
+    if events.is_empty() {
+        return Err(ApiError::field("events", "must contain at least one event"));
+    }
+    if events.len() > MAX_BATCH {
+        return Err(ApiError::field(
+            "events",
+            format!("at most {MAX_BATCH} events per request"),
+        ));
+    }
+    let single = events.len() == 1;
+    let mut prepared = Vec::with_capacity(events.len());
+    for (i, ev) in events.into_iter().enumerate() {
+        let at = |f: &str| {
+            if single {
+                f.to_string()
+            } else {
+                format!("events[{i}].{f}")
+            }
+        };
+        prepared.push(prepare(state, account_id, ev, &at).await?);
+    }
+    let (reply, answer) = oneshot::channel();
+    let write = writer::Write::Publish {
+        batch: PublishBatch {
+            account_id,
+            events: prepared,
+        },
+        reply,
+    };
+    state
+        .delivery
+        .inner
+        .tx
+        .send(write)
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the delivery writer has stopped")))?;
+    let rows = answer
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("the delivery writer dropped a publish")))??;
+    Ok(rows
+        .into_iter()
+        .map(|r| Published {
+            id: r.id,
+            event_id: r.event_id,
+            duplicate: r.duplicate,
+        })
+        .collect())
+}
+
+async fn prepare(
+    state: &AppState,
+    account_id: Uuid,
+    ev: NewEvent,
+    at: &(dyn Fn(&str) -> String + Sync),
+) -> Result<EventToWrite, ApiError> {
+    if !filter::valid_type_name(&ev.event_type) {
+        return Err(ApiError::field(
+            &at("event_type"),
+            "must be 1-100 characters of letters, digits, '.', '_' or '-'",
+        ));
+    }
+    let event_id = match ev.event_id {
+        Some(id) => {
+            if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+                return Err(ApiError::field(
+                    &at("event_id"),
+                    "must be 1-200 characters without control characters",
+                ));
+            }
+            id
+        }
+        None => format!("evt_{}", crate::store::new_id().simple()),
+    };
+    if ev.labels.len() > MAX_LABELS || !ev.labels.iter().all(|l| filter::valid_label(l)) {
+        return Err(ApiError::field(
+            &at("labels"),
+            format!("at most {MAX_LABELS} labels of 1-100 characters without spaces or commas"),
+        ));
+    }
+    if let Some(schema) = account_schema(state, account_id, &ev.event_type).await?
+        && let Err(why) = filter::check_schema(&schema, &ev.payload)
+    {
+        return Err(ApiError::field(
+            &at("payload"),
+            format!("does not match the event type's schema: {why}"),
+        ));
+    }
+    let payload = serde_json::to_string(&ev.payload).map_err(ApiError::internal)?;
+    Ok(EventToWrite {
+        event_id,
+        event_type: ev.event_type,
+        payload,
+        labels: ev.labels,
+    })
+}
+
+/// The schema an account attached to one of its event types, cached for a second.
+async fn account_schema(state: &AppState, account_id: Uuid, name: &str) -> Result<Option<Arc<Value>>, ApiError> {
+    let now = crate::store::now_ms();
+    let key = (account_id, name.to_string());
+    if let Ok(cache) = state.delivery.inner.schemas.lock()
+        && let Some((at, schema)) = cache.get(&key)
+        && now - at < 1_000
+    {
+        return Ok(schema.clone());
+    }
+    let schema = state
+        .store
+        .get_event_type(account_id, name)
+        .await?
+        .and_then(|t| t.schema)
+        .map(|j| Arc::new(j.0));
+    if let Ok(mut cache) = state.delivery.inner.schemas.lock() {
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (now, schema.clone()));
+    }
+    Ok(schema)
+}

@@ -1,0 +1,125 @@
+//! Group commit: one writer task takes whatever publishes and attempt outcomes are queued and
+//! commits them in one transaction, then answers every publisher of the group. Concurrent
+//! single-event publishes thus share one fsync instead of paying one each.
+//!
+//! SQLite has one write connection anyway, so it gets one writer; PostgreSQL gets a few, each
+//! committing its own groups in parallel.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{PublishBatch, PublishedRow, QueueWrite, Store, StoreError, StoreResult, now_ms};
+
+/// Most events (or outcomes) committed in one group; bounds the transaction's size and latency.
+const MAX_GROUP: usize = 4_000;
+
+pub enum Write {
+    Publish {
+        batch: PublishBatch,
+        reply: oneshot::Sender<StoreResult<Vec<PublishedRow>>>,
+    },
+    Queue(QueueWrite),
+}
+
+impl Write {
+    fn weight(&self) -> usize {
+        match self {
+            Write::Publish { batch, .. } => batch.events.len().max(1),
+            Write::Queue(_) => 1,
+        }
+    }
+}
+
+pub type WriteRx = Arc<Mutex<mpsc::Receiver<Write>>>;
+
+/// Run one writer until shutdown, then drain what is already queued.
+pub async fn run(store: Store, rx: WriteRx, published: Arc<Notify>, shutdown: CancellationToken) {
+    loop {
+        let group = {
+            let mut rx = rx.lock().await;
+            let first = tokio::select! {
+                biased;
+                w = rx.recv() => w,
+                _ = shutdown.cancelled() => None,
+            };
+            let Some(first) = first else {
+                break;
+            };
+            let mut weight = first.weight();
+            let mut group = vec![first];
+            while weight < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(w) => {
+                        weight += w.weight();
+                        group.push(w);
+                    }
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        commit_group(&store, group, &published).await;
+    }
+    // Shutdown: commit what was queued before the token fired (its publishers still wait).
+    let mut rx = rx.lock().await;
+    let mut rest = Vec::new();
+    while let Ok(w) = rx.try_recv() {
+        rest.push(w);
+    }
+    if !rest.is_empty() {
+        commit_group(&store, rest, &published).await;
+    }
+}
+
+async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
+    let mut publishes = Vec::new();
+    let mut replies = Vec::new();
+    let mut queue = Vec::new();
+    for w in group {
+        match w {
+            Write::Publish { batch, reply } => {
+                publishes.push(batch);
+                replies.push(reply);
+            }
+            Write::Queue(q) => queue.push(q),
+        }
+    }
+    let had_publishes = !publishes.is_empty();
+    match store.write_group(&publishes, &queue, now_ms()).await {
+        Ok(rows) => {
+            for (reply, rows) in replies.into_iter().zip(rows) {
+                let _ = reply.send(Ok(rows));
+            }
+        }
+        Err(e) if publishes.len() + queue.len() > 1 => {
+            // One bad member must not fail the others: commit each on its own.
+            tracing::warn!(error = %e, "group commit failed; committing its members one by one");
+            for (batch, reply) in publishes.into_iter().zip(replies) {
+                let result = store
+                    .write_group(std::slice::from_ref(&batch), &[], now_ms())
+                    .await
+                    .map(|mut r| r.pop().unwrap_or_default());
+                let _ = reply.send(result);
+            }
+            for q in queue {
+                if let Err(e) = store.write_group(&[], std::slice::from_ref(&q), now_ms()).await {
+                    tracing::error!(error = %e, "cannot record a delivery outcome; its lease will expire and it is retried");
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Other(message.clone())));
+            }
+            if !queue.is_empty() {
+                tracing::error!(error = %message, "cannot record a delivery outcome; its lease will expire and it is retried");
+            }
+        }
+    }
+    if had_publishes {
+        published.notify_one();
+    }
+}

@@ -1,0 +1,76 @@
+//! Hands the events the bots produced (recorded in the same transaction as the dialog change)
+//! to the outbound publisher — the same `delivery::publish` the API uses. Each bot event is
+//! published with its own id as `event_id`, so a crash between publishing and marking it only
+//! causes an idempotent re-publish, never a second event.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::delivery::{NewEvent, publish};
+use crate::store::PendingBotEvent;
+
+/// Publish one batch; returns how many bot events were handled.
+pub async fn relay_once(state: &AppState) -> usize {
+    let pending = match state.store.unpublished_bot_events(500).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read bot events");
+            return 0;
+        }
+    };
+    let mut by_account: BTreeMap<Uuid, Vec<PendingBotEvent>> = BTreeMap::new();
+    for e in pending {
+        by_account.entry(e.account_id).or_default().push(e);
+    }
+    let mut handled = 0;
+    for (account, events) in by_account {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let batch: Vec<NewEvent> = events.iter().map(to_new_event).collect();
+        if publish(state, account, batch).await.is_err() {
+            // One bad event must not hold back the others: publish one by one and drop (with a
+            // warning) only what the publisher refuses outright.
+            for e in &events {
+                if let Err(err) = publish(state, account, vec![to_new_event(e)]).await {
+                    if err.is_internal() {
+                        return handled;
+                    }
+                    tracing::warn!(event_type = %e.event_type, error = %err, "bot event refused by the publisher; dropped");
+                }
+            }
+        }
+        if let Err(e) = state.store.mark_bot_events_published(&ids).await {
+            tracing::warn!(error = %e, "cannot mark bot events published; they will be re-published idempotently");
+            return handled;
+        }
+        handled += ids.len();
+    }
+    handled
+}
+
+fn to_new_event(e: &PendingBotEvent) -> NewEvent {
+    NewEvent {
+        event_id: Some(format!("bot_{}", e.id)),
+        event_type: e.event_type.clone(),
+        payload: serde_json::from_str(&e.payload).unwrap_or(serde_json::Value::Null),
+        labels: Vec::new(),
+    }
+}
+
+/// Run the relay until shutdown.
+pub fn spawn(state: &AppState) {
+    let state = state.clone();
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            let handled = relay_once(&state).await;
+            let pause = if handled == 0 { 200 } else { 0 };
+            tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(pause)) => {},
+            }
+        }
+    });
+}
