@@ -61,7 +61,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let config = Arc::new(config);
         let cipher = Cipher::new(&master_key);
-        let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone())?;
+        let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone(), media.clone())?;
         let state = AppState {
             store,
             media,

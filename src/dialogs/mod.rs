@@ -92,13 +92,20 @@ pub struct Runtime {
     pub timers_changed: tokio::sync::Notify,
     /// This process's name in leases.
     pub node_id: String,
+    /// Bots' files, for scenario media sent by alias.
+    pub media: crate::media::MediaLibrary,
 }
 
 /// How many times a write is re-planned after another node changed the dialog.
 const MAX_REPLANS: usize = 8;
 
 impl Runtime {
-    pub fn new(store: Store, cipher: Cipher, config: Arc<Config>) -> anyhow::Result<Arc<Runtime>> {
+    pub fn new(
+        store: Store,
+        cipher: Cipher,
+        config: Arc<Config>,
+        media: crate::media::MediaLibrary,
+    ) -> anyhow::Result<Arc<Runtime>> {
         let api = BotApi::new(&config.telegram_api_url, config.telegram_request_timeout)
             .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
         let limits = crate::scenario::Limits {
@@ -120,6 +127,7 @@ impl Runtime {
             planners: Mutex::new(HashMap::new()),
             timers_changed: tokio::sync::Notify::new(),
             node_id: new_id().to_string(),
+            media,
         }))
     }
 

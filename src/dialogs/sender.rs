@@ -77,8 +77,25 @@ impl Runtime {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
             }
-            resolve_media(&mut call);
-            let outcome = self.api.call(&token, &call, &Uploads::new()).await;
+            let original = call.clone();
+            let (mut uploads, mut refs) = self.resolve_media(bot_id, &mut call, false).await;
+            let mut outcome = self.api.call(&token, &call, &uploads).await;
+            if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && refs.iter().any(|r| r.cached) {
+                // Telegram no longer knows a cached file id: forget it and upload the bytes.
+                for r in refs.iter().filter(|r| r.cached) {
+                    let _ = self.media.forget_platform_id(r.media_id, platform).await;
+                }
+                call = original;
+                (uploads, refs) = self.resolve_media(bot_id, &mut call, true).await;
+                outcome = self.api.call(&token, &call, &uploads).await;
+            }
+            if let Ok(sent) = &outcome {
+                for r in refs.iter().filter(|r| !r.cached) {
+                    if let Some(file_id) = sent.file_ids.get(r.position) {
+                        let _ = self.media.cache_platform_id(r.media_id, platform, file_id).await;
+                    }
+                }
+            }
             let result = match outcome {
                 Ok(ok) => {
                     metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent")
@@ -173,17 +190,67 @@ pub fn token_purpose(platform: &str) -> &'static str {
     }
 }
 
-/// Scenario media aliases go out as Telegram file ids until the media library resolves them.
-fn resolve_media(call: &mut ApiCall) {
-    let fix = |m: &mut MediaRef| {
-        if let MediaRef::Alias(alias) = m {
-            *m = MediaRef::FileId(std::mem::take(alias));
+/// A stored file a call refers to, by its position among the call's media.
+struct MediaUse {
+    position: usize,
+    media_id: Uuid,
+    /// Sent by a cached Telegram file id (else uploaded).
+    cached: bool,
+}
+
+impl Runtime {
+    /// Resolve scenario media aliases, scoped to the bot: a stored file goes by its cached
+    /// Telegram file id, or is uploaded (`upload_all` skips the cache); an alias that names no
+    /// stored file is passed to Telegram as a file id, as written.
+    async fn resolve_media(&self, bot_id: Uuid, call: &mut ApiCall, upload_all: bool) -> (Uploads, Vec<MediaUse>) {
+        let mut uploads = Uploads::new();
+        let mut uses = Vec::new();
+        let refs: Vec<&mut MediaRef> = match call {
+            ApiCall::SendMedia { media, .. } => vec![media],
+            ApiCall::SendMediaGroup { items, .. } => items.iter_mut().map(|i| &mut i.media).collect(),
+            _ => Vec::new(),
+        };
+        for (position, media) in refs.into_iter().enumerate() {
+            let MediaRef::Alias(alias) = media else { continue };
+            let stored = self.media.resolve(bot_id, alias).await.ok().flatten();
+            let Some(file) = stored.filter(|f| f.status == crate::store::STATUS_STORED) else {
+                *media = MediaRef::FileId(std::mem::take(alias));
+                continue;
+            };
+            if !upload_all && let Ok(Some(file_id)) = self.media.cached_platform_id(file.id, "telegram").await {
+                *media = MediaRef::FileId(file_id);
+                uses.push(MediaUse {
+                    position,
+                    media_id: file.id,
+                    cached: true,
+                });
+                continue;
+            }
+            match self.media.read(&file).await {
+                Ok(data) => {
+                    let key = file.id.to_string();
+                    uploads.insert(
+                        key.clone(),
+                        crate::platforms::telegram::api::FileData {
+                            file_name: file.file_name.clone(),
+                            mime_type: Some(file.content_type.clone()),
+                            data,
+                        },
+                    );
+                    *media = MediaRef::Upload { media_id: key };
+                    uses.push(MediaUse {
+                        position,
+                        media_id: file.id,
+                        cached: false,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(media_id = %file.id, error = %e, "cannot read stored media; sending the alias as a file id");
+                    *media = MediaRef::FileId(std::mem::take(alias));
+                }
+            }
         }
-    };
-    match call {
-        ApiCall::SendMedia { media, .. } => fix(media),
-        ApiCall::SendMediaGroup { items, .. } => items.iter_mut().for_each(|i| fix(&mut i.media)),
-        _ => {}
+        (uploads, uses)
     }
 }
 

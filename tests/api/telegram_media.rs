@@ -1,0 +1,102 @@
+//! Scenario media sent well: a stored file is uploaded once, then sent by Telegram's cached
+//! file id; a rejected cached id falls back to uploading again; aliases are per bot.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+use crate::media_helpers::{PNG, upload};
+use crate::telegram_support::{TgBot, text_update};
+
+fn media_scenario() -> serde_json::Value {
+    json!({
+        "version": "1.0",
+        "start_step": "hello",
+        "steps": {
+            "hello": {
+                "message": { "text": "Welcome!", "media": [{ "type": "image", "file_id": "welcome_image" }] },
+                "buttons": [{ "text": "Go", "value": "go" }],
+                "expected_input": { "type": "button", "variable": "choice" },
+                "next_step": "hello"
+            }
+        }
+    })
+}
+
+both_backends!(
+    scenario_media_is_uploaded_once_then_sent_by_cached_file_id,
+    |app: TestApp| async move {
+        let Some(bot) = TgBot::start(app.backend, media_scenario()).await else {
+            return;
+        };
+        let (s, body) = upload(&bot.app, &bot.key, &bot.bot_id, "welcome.png", "image/png", PNG).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        let media_id = body["data"]["id"].as_str().unwrap().to_string();
+        let (s, body) = bot
+            .app
+            .post(
+                &format!("/v1/api/media/{media_id}/platform-id"),
+                &bot.key,
+                json!({ "platform": "telegram", "file_id": "welcome_image" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
+        // First send: the bytes are uploaded, with the text as caption and the buttons attached.
+        bot.send(&text_update(1, 71, "/start")).await;
+        let first = bot.tg.calls_of("sendPhoto").pop().expect("a photo was sent");
+        assert_eq!(first.files.len(), 1, "uploaded as a file part");
+        assert_eq!(first.params["caption"], "Welcome!");
+        assert_eq!(
+            first.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+            "go"
+        );
+
+        // Second send: by Telegram's file id, no upload.
+        bot.send(&text_update(2, 71, "/start")).await;
+        let second = bot.tg.calls_of("sendPhoto").pop().unwrap();
+        assert!(second.files.is_empty(), "sent by cached file id: {:?}", second.params);
+        let cached = second.params["photo"].as_str().unwrap().to_string();
+
+        // Telegram forgets the id: the send falls back to uploading, and the new id is cached.
+        bot.tg.reject_file_id(&cached);
+        let (s, body) = bot.send(&text_update(3, 71, "/start")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(body["data"]["response_sent"], true, "{body}");
+        let calls = bot.tg.calls_of("sendPhoto");
+        let last = calls.last().unwrap();
+        assert_eq!(last.files.len(), 1, "re-uploaded after the rejection");
+        assert_eq!(calls.len(), 4, "rejected by id once, then uploaded");
+    }
+);
+
+both_backends!(an_alias_of_another_bot_is_not_used, |app: TestApp| async move {
+    let Some(bot) = TgBot::start(app.backend, media_scenario()).await else {
+        return;
+    };
+    // Another bot of the same account owns `welcome_image`; this bot has no such file.
+    let (s, other) = bot
+        .app
+        .post(
+            &format!("/v1/api/accounts/{}/bots", bot.account),
+            &bot.key,
+            json!({ "name": "other" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let other = other["data"]["id"].as_str().unwrap().to_string();
+    let (_, body) = upload(&bot.app, &bot.key, &other, "w.png", "image/png", PNG).await;
+    let media_id = body["data"]["id"].as_str().unwrap().to_string();
+    bot.app
+        .post(
+            &format!("/v1/api/media/{media_id}/platform-id"),
+            &bot.key,
+            json!({ "platform": "telegram", "file_id": "welcome_image" }),
+        )
+        .await;
+    bot.send(&text_update(1, 72, "/start")).await;
+    let sent = bot.tg.calls_of("sendPhoto").pop().expect("a photo was sent");
+    assert!(sent.files.is_empty(), "no upload of the other bot's file");
+    assert_eq!(sent.params["photo"], "welcome_image", "the alias went out as written");
+});
