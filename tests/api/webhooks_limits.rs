@@ -69,7 +69,12 @@ crate::webhook_test!(
             rx.count(),
             "postponed deliveries did not count as attempts"
         );
-        assert!(total < 10, "paused deliveries kept their retries: {total}");
+        // After the breaker opened, each delivery needed exactly one more attempt (the probe is
+        // one of them): nothing was spent while paused, however the load timed the opening.
+        assert!(
+            total as usize <= at_open + ids.len(),
+            "paused deliveries kept their retries: {total} attempts, {at_open} before the breaker opened"
+        );
         let op = ops.wait_for(1, WAIT).await;
         assert_eq!(op[0].json()["type"], "endpoint.recovered");
         assert_eq!(op[0].json()["data"]["endpoint_id"], ep.as_str());
