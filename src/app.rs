@@ -109,13 +109,26 @@ impl Application {
             stop.cancelled().await;
             token.cancel();
         });
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .context("HTTP server failed")?;
+        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // In-flight requests get a bounded time to finish once shutdown starts.
+        let drain_limit = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        };
+        tokio::select! {
+            result = server => result.context("HTTP server failed")?,
+            _ = drain_limit => tracing::warn!("in-flight requests did not finish within 15 s; stopping anyway"),
+        }
         state.shutdown.cancel();
         state.tasks.close();
-        state.tasks.wait().await;
+        // Workers stop at their next step; one stuck on a dead peer must not hold the exit.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within 10 s; exiting anyway");
+        }
         state.store.close().await;
         Ok(())
     }

@@ -65,7 +65,11 @@ pub fn spawn(state: &AppState) {
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         loop {
-            let handled = relay_once(&state).await;
+            // Publishing waits for the delivery writers, which stop at shutdown: never wait past it.
+            let handled = tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                n = relay_once(&state) => n,
+            };
             let pause = if handled == 0 { 200 } else { 0 };
             tokio::select! {
                 _ = state.shutdown.cancelled() => break,

@@ -114,7 +114,10 @@ impl TestApp {
         let server = tokio::spawn(app.run_until(shutdown.clone()));
         TestApp {
             addr,
-            client: reqwest::Client::builder().build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("client"),
             admin_key,
             state,
             backend,
