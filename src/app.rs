@@ -129,7 +129,8 @@ impl Application {
         {
             tracing::warn!("background tasks did not stop within 10 s; exiting anyway");
         }
-        state.store.close().await;
+        // Closing waits for every connection to come back; a task still stuck holds one.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), state.store.close()).await;
         Ok(())
     }
 }
