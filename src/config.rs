@@ -190,6 +190,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "pace replies to Telegram's limits (30/s per bot, about 1/s per private chat, 20/min per group)",
     },
     Setting {
+        key: "telegram_download_max_bytes",
+        env: "HOOKLINE_TELEGRAM_DOWNLOAD_MAX_BYTES",
+        default: Some("20971520"),
+        help: "largest file a user sends that is downloaded (the Bot API serves 20 MB); larger ones are recorded as too_large",
+    },
+    Setting {
         key: "telegram_source_networks",
         env: "HOOKLINE_TELEGRAM_SOURCE_NETWORKS",
         default: Some(""),
@@ -496,6 +502,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub media_store: MediaStoreConfig,
     pub media_max_upload_bytes: u64,
+    pub telegram_download_max_bytes: u64,
     pub delivery: DeliveryConfig,
 }
 
@@ -579,6 +586,7 @@ impl Config {
             trusted_proxies: layers.parse("trusted_proxies", parse_networks)?.unwrap_or_default(),
             media_store: resolve_media_store(layers)?,
             media_max_upload_bytes: layers.required("media_max_upload_bytes", parse_positive::<u64>)?,
+            telegram_download_max_bytes: layers.required("telegram_download_max_bytes", parse_positive::<u64>)?,
             delivery: DeliveryConfig {
                 enabled: layers.required("delivery_enabled", parse_bool)?,
                 retry_schedule_secs: layers

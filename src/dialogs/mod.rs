@@ -6,6 +6,7 @@
 //! lock in this process; across nodes the dialog's version makes a concurrent write fail and be
 //! re-planned. Chats never wait for each other.
 
+pub mod downloads;
 pub mod locks;
 pub mod plan;
 pub mod relay;
@@ -90,6 +91,8 @@ pub struct Runtime {
     pub(crate) planners: Mutex<HashMap<Uuid, crate::platforms::telegram::ratelimit::RatePlanner>>,
     /// Wakes the timer worker when a new timer may be due sooner than it planned.
     pub timers_changed: tokio::sync::Notify,
+    /// Wakes the download worker when a user's file is waiting.
+    pub downloads_waiting: tokio::sync::Notify,
     /// This process's name in leases.
     pub node_id: String,
     /// Bots' files, for scenario media sent by alias.
@@ -126,6 +129,7 @@ impl Runtime {
             send_locks: ChatLocks::default(),
             planners: Mutex::new(HashMap::new()),
             timers_changed: tokio::sync::Notify::new(),
+            downloads_waiting: tokio::sync::Notify::new(),
             node_id: new_id().to_string(),
             media,
         }))
@@ -160,18 +164,26 @@ impl Runtime {
             });
         }
         let ctx = self.bot_ctx(bot_id, account_id, platform).await?;
-        let item = Item::Update {
-            inbox_id: new_id(),
-            body,
-            parsed: Box::new(parsed.clone()),
-        };
+        let inbox_id = new_id();
         for _ in 0..MAX_REPLANS {
+            // Inside the loop: another chat may record the same file meanwhile (a conflict).
+            let mut this = parsed.clone();
+            let media = self.prepare_media(bot_id, &mut this).await?.map(Box::new);
+            let item = Item::Update {
+                inbox_id,
+                body: body.clone(),
+                parsed: Box::new(this),
+                media,
+            };
             let snapshot = self.snapshot(bot_id, platform, &chat_id).await?;
-            let write = plan::plan(&ctx, &chat_id, snapshot, vec![item.clone()], now_ms(), &mut new_id);
+            let write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
             match self.store.apply_chat_write(&write).await? {
                 Applied::Done => {
                     if matches!(write.timer, plan::TimerChange::Set { .. }) {
                         self.timers_changed.notify_one();
+                    }
+                    if write.media.is_some() {
+                        self.downloads_waiting.notify_one();
                     }
                     let result = write
                         .inbox

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::platforms::telegram::render::{ApiCall, answer_callback, remove_keyboard, render};
-use crate::platforms::telegram::update::ParsedUpdate;
+use crate::platforms::telegram::update::{EventType, ParsedUpdate};
 use crate::scenario::{Action, Context, DialogState, DialogStatus, Input, OutMessage, OutcomeKind, Scenario, step};
+use crate::store::{IncomingRow, STATUS_PENDING};
 
 /// The bot whose chat is being processed.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub enum Item {
         inbox_id: Uuid,
         body: Vec<u8>,
         parsed: Box<ParsedUpdate>,
+        /// The library's record of the file the update carries, if any.
+        media: Option<Box<UpdateMedia>>,
     },
     /// A durable timer fired for the chat's pending auto transition.
     Tick { inbox_id: Uuid, token: u64 },
@@ -63,6 +66,15 @@ pub enum DialogChange {
         id: Uuid,
         expected_version: i64,
     },
+}
+
+/// The library's record of a file an update carries, looked up by the shell before planning.
+#[derive(Clone, Debug)]
+pub struct UpdateMedia {
+    /// The row to insert with the update when the file is new to the bot.
+    pub insert: Option<IncomingRow>,
+    /// What `media.received` tells of the library's copy (`media_id`, `status`, …).
+    pub fields: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -107,6 +119,8 @@ pub struct ChatWrite {
     pub outbox: Vec<NewOutbox>,
     pub events: Vec<NewEvent>,
     pub timer: TimerChange,
+    /// A user's file first seen in this write.
+    pub media: Option<IncomingRow>,
     /// When the last auto transition scheduled by this write is due.
     scheduled_at: Option<i64>,
 }
@@ -157,6 +171,7 @@ pub fn plan(
         outbox: Vec::new(),
         events: Vec::new(),
         timer: TimerChange::Unchanged,
+        media: None,
         scheduled_at: None,
     };
     let original = dialog.clone();
@@ -166,7 +181,12 @@ pub fn plan(
 
     for item in items {
         match item {
-            Item::Update { inbox_id, body, parsed } => {
+            Item::Update {
+                inbox_id,
+                body,
+                parsed,
+                media,
+            } => {
                 let mut result = UpdateResult {
                     update_id: parsed.update_id,
                     bot_id: bot.bot_id,
@@ -175,10 +195,29 @@ pub fn plan(
                     outbox: Vec::new(),
                     note: None,
                 };
-                write.events.push(NewEvent {
-                    event_type: parsed.event_type.as_str().to_string(),
-                    payload: update_event_payload(bot, &parsed),
-                });
+                let mut payload = update_event_payload(bot, &parsed);
+                let mut announced_later = false;
+                if let Some(media) = media {
+                    if let Some(Value::Object(m)) = payload.get_mut("media")
+                        && let Value::Object(fields) = media.fields
+                    {
+                        m.extend(fields);
+                    }
+                    if let Some(mut row) = media.insert {
+                        // A new file's `media.received` waits for its bytes, so it can say where they are.
+                        if row.media.status == STATUS_PENDING && parsed.event_type == EventType::MediaReceived {
+                            row.announce = Some(payload.clone());
+                            announced_later = true;
+                        }
+                        write.media = Some(row);
+                    }
+                }
+                if !announced_later {
+                    write.events.push(NewEvent {
+                        event_type: parsed.event_type.as_str().to_string(),
+                        payload,
+                    });
+                }
                 if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
                     match &bot.scenario {
                         None => result.note = Some("the bot has no active scenario".into()),

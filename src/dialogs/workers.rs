@@ -1,5 +1,6 @@
 //! Background loops of the inbound flow, each a loop around one step that reports what it did:
-//! fire due timers, retry due replies, keep platform webhooks registered. All stop on shutdown.
+//! fire due timers, retry due replies, fetch users' files, keep platform webhooks registered.
+//! All stop on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,6 +112,25 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_millis(pause)) => {},
+                }
+            }
+        });
+    }
+    {
+        let (rt, shutdown) = (rt.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                if super::downloads::download_due(&rt).await > 0 {
+                    continue;
+                }
+                let wait = match rt.store.next_download_due().await {
+                    Ok(Some(due)) => (due - crate::store::now_ms()).clamp(5, 2_000) as u64,
+                    _ => 2_000,
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = rt.downloads_waiting.notified() => {},
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {},
                 }
             }
         });

@@ -46,7 +46,7 @@ pub struct MediaOut {
     pub platform_file_ids: BTreeMap<String, String>,
     /// upload | user
     pub source: String,
-    /// stored | too_large | failed
+    /// pending (a user's file being downloaded) | stored | too_large | failed
     pub status: String,
     pub status_reason: Option<String>,
     pub chat_id: Option<String>,

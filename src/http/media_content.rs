@@ -86,6 +86,7 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
               (status = 206, description = "The requested range, with Content-Range", content_type = "application/octet-stream"),
               (status = 304, description = "If-None-Match matched the ETag"),
               (status = 404, description = "No such media, or its bytes were not stored", body = ErrorEnvelope),
+              (status = 409, description = "MEDIA_PENDING: a user's file still being downloaded", body = ErrorEnvelope),
               (status = 416, description = "The range starts past the end", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 pub(super) async fn get_media_content(
@@ -95,6 +96,13 @@ pub(super) async fn get_media_content(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let media = load_media(&state, &auth, &media_id).await?;
+    if media.status == crate::store::STATUS_PENDING {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "MEDIA_PENDING",
+            "the file is still being downloaded from the platform; try again shortly",
+        ));
+    }
     let (Some(key), Some(sha)) = (media.storage_key.as_deref(), media.sha256.as_deref()) else {
         return Err(ApiError::not_found("media content"));
     };

@@ -20,6 +20,7 @@
 //! bytes could lose its blob; that window is one request long and the row then reports
 //! `content not found` (404) rather than wrong bytes.
 
+pub mod incoming;
 pub mod sniff;
 pub mod storage;
 

@@ -259,6 +259,16 @@ fn file(kind: InputType, r: &Rules, m: &MediaInput, what: &str) -> Result<Value,
             }),
         ));
     }
+    if let (Some(limit_kb), Some(size)) = (m.download_limit_kb, m.size)
+        && size > limit_kb.saturating_mul(1024)
+    {
+        return Err((
+            RejectReason::Invalid,
+            r.message("max_size_error", || {
+                format!("The file is too large (at most {} KB).", limit_kb)
+            }),
+        ));
+    }
     Ok(json!({
         "kind": m.kind.as_str(),
         "media_id": m.media_id,

@@ -106,6 +106,10 @@ pub struct MediaInput {
     pub size: Option<u64>,
     #[serde(default)]
     pub caption: Option<String>,
+    /// The largest file the platform lets the bot fetch, in KiB: a larger one is refused like
+    /// one over the step's `max_size_kb`, since its bytes can never be had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_limit_kb: Option<u64>,
 }
 
 /// One thing that happened in the chat. Serialized as `{"type": "text", "value": "hi"}`.

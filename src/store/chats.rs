@@ -121,6 +121,31 @@ impl Store {
                     return Ok(Applied::Duplicate);
                 }
             }
+            if let Some(m) = &write.media {
+                // A file first seen now: its library row comes with the update. Another chat may
+                // have recorded the same file meanwhile; re-planning then references that row.
+                let r = &m.media;
+                let inserted = sqlx::query(
+                    "INSERT INTO media (id, bot_id, kind, file_name, content_type, size, source, chat_id, user_id,
+                                        file_unique_id, status, status_reason, caption, created_at, updated_at,
+                                        attempts, next_attempt_at, announce)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16)
+                     ON CONFLICT (bot_id, file_unique_id) DO NOTHING",
+                )
+                .bind(m.id).bind(write.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
+                .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
+                .bind(&r.status_reason).bind(&r.caption).bind(now)
+                .bind((r.status == super::STATUS_PENDING).then_some(now))
+                .bind(m.announce.as_ref().map(Value::to_string))
+                .execute(&mut *tx).await?.rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(Applied::Conflict);
+                }
+                sqlx::query("INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)")
+                    .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
+                    .execute(&mut *tx).await?;
+            }
             let dialog_ok = match &write.dialog {
                 DialogChange::Unchanged => true,
                 DialogChange::Upsert { id, expected_version: None, state, context, .. } => {

@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (3, "telegram flow", include_str!("../../migrations/sqlite/0003_telegram.sql")),
     (4, "media library", include_str!("../../migrations/sqlite/0004_media.sql")),
     (5, "outbound webhooks", include_str!("../../migrations/sqlite/0005_webhooks.sql")),
+    (6, "media downloads", include_str!("../../migrations/sqlite/0006_media_downloads.sql")),
 ];
 
 #[rustfmt::skip]
@@ -22,6 +23,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (3, "telegram flow", include_str!("../../migrations/postgres/0003_telegram.sql")),
     (4, "media library", include_str!("../../migrations/postgres/0004_media.sql")),
     (5, "outbound webhooks", include_str!("../../migrations/postgres/0005_webhooks.sql")),
+    (6, "media downloads", include_str!("../../migrations/postgres/0006_media_downloads.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -23,6 +23,7 @@ mod bots;
 mod chats;
 mod credentials;
 mod media;
+mod media_downloads;
 mod migrations;
 mod scenarios;
 mod webhook_endpoints;
@@ -36,6 +37,7 @@ pub use credentials::{BotWithCredential, Credential};
 pub use media::{
     MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
 };
+pub use media_downloads::{DownloadEnd, DownloadJob, IncomingRow, STATUS_PENDING};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 pub use webhook_endpoints::{EndpointRow, EventTypeRow};
 pub use webhook_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};

@@ -94,8 +94,8 @@ both_backends!(ten_mib_body_is_413_and_nothing_is_created, |app: TestApp| async 
             .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
             .collect::<Vec<_>>(),
     );
-    let sent = app
-        .client
+    // Its own client: the server may close that connection, which must not be reused below.
+    let sent = reqwest::Client::new()
         .post(app.url("/v1/api/accounts"))
         .bearer_auth(&app.admin_key)
         .header("content-type", "application/json")

@@ -25,6 +25,7 @@ mod telegram_crash;
 mod telegram_media;
 mod telegram_more;
 mod telegram_support;
+mod telegram_uploads;
 
 mod fake_receiver;
 mod webhooks;

@@ -74,9 +74,9 @@ both_backends!(dialogs_api_lists_reads_updates_and_deletes, |app: TestApp| async
     let Some(bot) = TgBot::start(app.backend, echo_scenario()).await else {
         return;
     };
-    bot.send(&text_update(1, 41, "a")).await;
-    bot.send(&text_update(2, 41, "b")).await;
-    bot.send(&text_update(3, 42, "c")).await;
+    bot.deliver(&text_update(1, 41, "a")).await;
+    bot.deliver(&text_update(2, 41, "b")).await;
+    bot.deliver(&text_update(3, 42, "c")).await;
     let (s, list) = bot
         .app
         .get(&format!("/v1/api/bots/{}/dialogs", bot.bot_id), &bot.key)
@@ -251,15 +251,8 @@ both_backends!(bot_events_reach_outbound_endpoints, |app: TestApp| async move {
         return;
     };
     let receiver = FakeReceiver::start(Answer::Status(200)).await;
-    let (s, body) = bot
-        .app
-        .post(
-            &format!("/v1/api/accounts/{}/webhooks/endpoints", bot.account),
-            &bot.key,
-            json!({ "url": receiver.url(), "event_types": ["order.created", "dialog.completed"] }),
-        )
+    bot.subscribe(&receiver.url(), &["order.created", "dialog.completed"])
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{body}");
     bot.send(&text_update(1, 61, "/start")).await;
     bot.tg.wait_for("sendMessage", 3, Duration::from_secs(10)).await;
     bot.send(&text_update(2, 61, "Olga")).await;

@@ -36,6 +36,7 @@ impl TgBot {
             c.telegram_outbound_rate_limit = false;
             c.rate_limits.webhooks_per_minute = 0;
             c.rate_limits.bot_management_per_minute = 0;
+            c.rate_limits.media_per_minute = 0;
             c.dialog_inputs_per_minute = 1000;
             c.delivery_allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
             c.delivery.poll = std::time::Duration::from_millis(20);
@@ -87,6 +88,39 @@ impl TgBot {
         })
     }
 
+    /// Stop the server gracefully and start it again on the same database and fake Telegram.
+    pub async fn restart(self) -> TgBot {
+        let TgBot {
+            app,
+            tg,
+            bot_id,
+            account,
+            key,
+            secret,
+        } = self;
+        TgBot {
+            app: app.restart().await,
+            tg,
+            bot_id,
+            account,
+            key,
+            secret,
+        }
+    }
+
+    /// Register an outbound endpoint of the bot's account for `event_types`.
+    pub async fn subscribe(&self, url: &str, event_types: &[&str]) {
+        let (s, body) = self
+            .app
+            .post(
+                &format!("/v1/api/accounts/{}/webhooks/endpoints", self.account),
+                &self.key,
+                json!({ "url": url, "event_types": event_types }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+
     pub fn webhook_path(&self) -> String {
         format!("/v1/api/webhooks/telegram/{}", self.bot_id)
     }
@@ -94,6 +128,21 @@ impl TgBot {
     /// POST an update with the registered secret token.
     pub async fn send(&self, update: &Value) -> (StatusCode, Value) {
         self.send_raw(update.to_string(), Some(&self.secret)).await
+    }
+
+    /// POST an update the way Telegram does: a 422 (PROCESSING_FAILED, "a retry can succeed")
+    /// is delivered again, a few times; anything but 200 in the end fails the test.
+    pub async fn deliver(&self, update: &Value) -> Value {
+        for attempt in 1..=4 {
+            let (status, body) = self.send(update).await;
+            if status == StatusCode::OK {
+                return body;
+            }
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "update refused: {body}");
+            eprintln!("attempt {attempt}: the update was refused with 422, delivering again: {body}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        panic!("the update was never processed: {update}");
     }
 
     pub async fn send_raw(&self, body: impl Into<reqwest::Body>, secret: Option<&str>) -> (StatusCode, Value) {

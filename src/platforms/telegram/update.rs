@@ -300,6 +300,7 @@ fn read_message(out: &mut ParsedUpdate, name: &str, msg: &Message) -> Result<(),
             content_type: media.mime_type.clone(),
             size: media.file_size,
             caption: media.caption.clone(),
+            download_limit_kb: None,
         }));
         out.media = Some(media);
         out.event_type = EventType::MediaReceived;

@@ -417,6 +417,7 @@ fn every_input_kind_serializes_and_round_trips() {
             content_type: None,
             size: Some(1),
             caption: None,
+            download_limit_kb: None,
         }),
         Input::Location {
             latitude: 55.7,

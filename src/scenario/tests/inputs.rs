@@ -220,6 +220,7 @@ fn media(kind: MediaKind, name: Option<&str>, ct: Option<&str>, size: Option<u64
         content_type: ct.map(str::to_string),
         size,
         caption: Some("скан".into()),
+        download_limit_kb: None,
     })
 }
 
@@ -272,5 +273,34 @@ fn file_rules() {
     assert!(
         validate(&e, &media(MediaKind::Video, None, None, None)).is_ok(),
         "kinds match too"
+    );
+}
+
+#[test]
+fn a_file_over_the_platform_download_limit_is_refused_even_without_max_size() {
+    let with_limit = |size| {
+        let Input::Media(mut m) = media(MediaKind::Document, Some("big.pdf"), None, Some(size)) else {
+            unreachable!()
+        };
+        m.download_limit_kb = Some(20 * 1024);
+        Input::Media(m)
+    };
+    let e = exp(json!({"type": "file"}));
+    assert_eq!(
+        validate(&e, &with_limit(25 * 1024 * 1024)),
+        Err((
+            RejectReason::Invalid,
+            "The file is too large (at most 20480 KB).".into()
+        ))
+    );
+    assert!(
+        validate(&e, &with_limit(20 * 1024 * 1024)).is_ok(),
+        "the limit itself is allowed"
+    );
+    let e = exp(json!({"type": "file", "validation": {"max_size_error": "Слишком большой файл"}}));
+    assert_eq!(
+        validate(&e, &with_limit(25 * 1024 * 1024)),
+        Err((RejectReason::Invalid, "Слишком большой файл".into())),
+        "the step's own message is used"
     );
 }

@@ -120,7 +120,8 @@ fn input_strategy() -> impl Strategy<Value = (Input, i64)> {
             file_name: None,
             content_type: None,
             size: Some(5),
-            caption: None
+            caption: None,
+            download_limit_kb: None
         })),
         Just(Input::Contact {
             phone_number: "89161234567".into(),
