@@ -81,8 +81,11 @@ pub const PLATFORM_TYPES: &[PlatformType] = &[
     },
     PlatformType {
         name: "media.missing",
-        description: "A scenario referred to a media file that is not stored",
-        example: || json!({"bot_id": "0190c6c4-0000-7000-8000-000000000001", "media_key": "menu.jpg"}),
+        description: "A scenario's media was neither in the bot's library nor known to the platform; the message went without it",
+        example: || {
+            json!({"bot_id": "0190c6c4-0000-7000-8000-000000000001", "platform": "telegram", "chat_id": "123456789", "media": ["menu_jpg"],
+            "message": "the scenario's media is not in the bot's library and the platform refused it; the text and buttons were sent without it"})
+        },
     },
     PlatformType {
         name: "endpoint.disabled",

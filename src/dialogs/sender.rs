@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Runtime;
 use crate::platforms::telegram::api::{CallError, Uploads};
+use crate::platforms::telegram::degrade::without_media;
 use crate::platforms::telegram::render::{ApiCall, MediaRef};
 use crate::secrets::Secret;
 use crate::store::{StoreError, now_ms};
@@ -78,7 +79,7 @@ impl Runtime {
                 tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
             }
             let original = call.clone();
-            let (mut uploads, mut refs) = self.resolve_media(bot_id, &mut call, false).await;
+            let (mut uploads, mut refs, mut unresolved) = self.resolve_media(bot_id, &mut call, false).await;
             let mut outcome = self.api.call(&token, &call, &uploads).await;
             if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && refs.iter().any(|r| r.cached) {
                 // Telegram no longer knows a cached file id: forget it and upload the bytes.
@@ -86,8 +87,22 @@ impl Runtime {
                     let _ = self.media.forget_platform_id(r.media_id, platform).await;
                 }
                 call = original;
-                (uploads, refs) = self.resolve_media(bot_id, &mut call, true).await;
+                (uploads, refs, unresolved) = self.resolve_media(bot_id, &mut call, true).await;
                 outcome = self.api.call(&token, &call, &uploads).await;
+            }
+            if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && !unresolved.is_empty() {
+                // Media the library does not have, and Telegram does not know either: send the
+                // rest (text, buttons, other files) and record the warning on the dialog.
+                self.record_media_missing(bot_id, platform, chat_id, &unresolved).await;
+                let missing: HashSet<String> = unresolved.into_iter().collect();
+                refs.clear(); // positions no longer match the call; nothing new to cache
+                outcome = match without_media(&call, &missing) {
+                    Some(rest) => {
+                        call = rest;
+                        self.api.call(&token, &call, &uploads).await
+                    }
+                    None => Ok(Default::default()),
+                };
             }
             if let Ok(sent) = &outcome {
                 for r in refs.iter().filter(|r| !r.cached) {
@@ -202,9 +217,15 @@ impl Runtime {
     /// Resolve scenario media aliases, scoped to the bot: a stored file goes by its cached
     /// Telegram file id, or is uploaded (`upload_all` skips the cache); an alias that names no
     /// stored file is passed to Telegram as a file id, as written.
-    async fn resolve_media(&self, bot_id: Uuid, call: &mut ApiCall, upload_all: bool) -> (Uploads, Vec<MediaUse>) {
+    async fn resolve_media(
+        &self,
+        bot_id: Uuid,
+        call: &mut ApiCall,
+        upload_all: bool,
+    ) -> (Uploads, Vec<MediaUse>, Vec<String>) {
         let mut uploads = Uploads::new();
         let mut uses = Vec::new();
+        let mut unresolved = Vec::new();
         let refs: Vec<&mut MediaRef> = match call {
             ApiCall::SendMedia { media, .. } => vec![media],
             ApiCall::SendMediaGroup { items, .. } => items.iter_mut().map(|i| &mut i.media).collect(),
@@ -214,6 +235,7 @@ impl Runtime {
             let MediaRef::Alias(alias) = media else { continue };
             let stored = self.media.resolve(bot_id, alias).await.ok().flatten();
             let Some(file) = stored.filter(|f| f.status == crate::store::STATUS_STORED) else {
+                unresolved.push(alias.clone());
                 *media = MediaRef::FileId(std::mem::take(alias));
                 continue;
             };
@@ -250,7 +272,17 @@ impl Runtime {
                 }
             }
         }
-        (uploads, uses)
+        (uploads, uses, unresolved)
+    }
+
+    /// Record on the chat's dialog (history) and as a `media.missing` event that media could
+    /// not be sent. Best effort: the send goes on either way.
+    async fn record_media_missing(&self, bot_id: Uuid, platform: &str, chat_id: &str, refs: &[String]) {
+        tracing::warn!(%bot_id, media = ?refs, "scenario media is neither in the library nor known to Telegram; sent without it");
+        metrics::counter!("telegram_media_missing_total").increment(refs.len() as u64);
+        if let Err(e) = self.store.record_media_missing(bot_id, platform, chat_id, refs).await {
+            tracing::warn!(%bot_id, error = %e, "cannot record a media.missing warning");
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use super::bots::load_bot;
 use super::extract::{ApiJson, ApiOk, ApiQuery, Created, Envelope, ErrorEnvelope, body_bytes, parse_id, parse_json};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::scenario::parts::unchecked_media_message;
 use crate::scenario::{Problem, Scenario, Severity};
 use crate::store::{Bot, NewScenario, ScenarioPatch, ScenarioRecord, rfc3339};
 
@@ -88,9 +89,9 @@ impl From<ScenarioRecord> for ScenarioOut {
 }
 
 /// Compile the document; errors become 400 VALIDATION_ERROR listing every problem.
-fn check_document(doc: &Value) -> ApiResult<Vec<Problem>> {
+fn check_document(doc: &Value) -> ApiResult<(Scenario, Vec<Problem>)> {
     match Scenario::compile(doc) {
-        Ok((_, warnings)) => Ok(warnings),
+        Ok(compiled) => Ok(compiled),
         Err(problems) => {
             let errors: Vec<&Problem> = problems.iter().filter(|p| p.severity == Severity::Error).collect();
             let first = errors.first().map(|p| p.to_string()).unwrap_or_default();
@@ -102,6 +103,48 @@ fn check_document(doc: &Value) -> ApiResult<Vec<Problem>> {
     }
 }
 
+/// Check the scenario's media against the bot's library: the compiler's "unchecked" warning is
+/// dropped for references the library has, and says plainly that the others are missing. A
+/// warning, not an error: media may be uploaded after the scenario. At send time a missing item
+/// is passed to the platform as a file id as written; if refused, the text and buttons still go.
+async fn check_media(
+    state: &AppState,
+    bot_id: Uuid,
+    scenario: &Scenario,
+    warnings: &mut Vec<Problem>,
+) -> ApiResult<()> {
+    let refs = scenario.media_refs();
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let aliases = state
+        .media
+        .existing_alias_names(bot_id)
+        .await
+        .map_err(ApiError::internal)?;
+    for r in refs {
+        let known = aliases.contains(&r)
+            || (Uuid::parse_str(&r).is_ok()
+                && state
+                    .media
+                    .resolve(bot_id, &r)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .is_some());
+        let unchecked = unchecked_media_message(&r);
+        if known {
+            warnings.retain(|p| p.message != unchecked);
+        } else {
+            for p in warnings.iter_mut().filter(|p| p.message == unchecked) {
+                p.message = format!(
+                    "'{r}' is not in the bot's media library yet: upload it and give it this alias, or it is sent to the platform as a file id as written"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn store_version(
     state: &AppState,
     bot: &Bot,
@@ -111,7 +154,8 @@ async fn store_version(
     version: Option<&str>,
     activate: bool,
 ) -> ApiResult<ScenarioRecord> {
-    let warnings = check_document(doc)?;
+    let (scenario, mut warnings) = check_document(doc)?;
+    check_media(state, bot.id, &scenario, &mut warnings).await?;
     if let Some(v) = version
         && (v.is_empty() || v.chars().count() > 100)
     {

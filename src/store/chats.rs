@@ -224,6 +224,42 @@ impl Store {
         })
     }
 
+    /// A `media.missing` warning: a history entry on the chat's dialog (when there is one) and
+    /// an event for the bot's account, in one transaction.
+    pub async fn record_media_missing(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+        refs: &[String],
+    ) -> StoreResult<()> {
+        let now = now_ms();
+        let warning = serde_json::json!({ "type": "warning", "warning": "media.missing", "media": refs });
+        let payload = serde_json::json!({
+            "bot_id": bot_id, "platform": platform, "chat_id": chat_id, "media": refs,
+            "message": "the scenario's media is not in the bot's library and the platform refused it; the text and buttons were sent without it",
+        });
+        on_db!(&self.db, write pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO dialog_history (id, dialog_id, direction, message, created_at)
+                     SELECT $1, id, 'bot', $2, $3 FROM dialogs WHERE bot_id = $4 AND platform = $5 AND chat_id = $6",
+                )
+                .bind(new_id()).bind(warning.to_string()).bind(now).bind(bot_id).bind(platform).bind(chat_id)
+                .execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)
+                     SELECT $1, account_id, id, 'media.missing', $2, $3 FROM bots WHERE id = $4",
+                )
+                .bind(new_id()).bind(payload.to_string()).bind(now).bind(bot_id)
+                .execute(&mut *tx).await?;
+                tx.commit().await
+            }.await
+        })?;
+        Ok(())
+    }
+
     /// The oldest unsent reply of a chat, leased to the caller for `lease_ms` so no other node
     /// sends it (or anything after it) meanwhile. None when the chat has nothing due, or its
     /// head is leased by someone else.

@@ -100,3 +100,98 @@ both_backends!(an_alias_of_another_bot_is_not_used, |app: TestApp| async move {
     assert!(sent.files.is_empty(), "no upload of the other bot's file");
     assert_eq!(sent.params["photo"], "welcome_image", "the alias went out as written");
 });
+
+fn menu_scenario() -> serde_json::Value {
+    json!({
+        "version": "1.0",
+        "start_step": "menu",
+        "steps": {
+            "menu": {
+                "message": { "text": "Our menu", "media": [{ "type": "image", "file_id": "menu_jpg" }] },
+                "buttons": [{ "text": "Order", "value": "order" }],
+                "expected_input": { "type": "button", "variable": "choice" },
+                "next_step": "menu"
+            }
+        }
+    })
+}
+
+both_backends!(
+    a_missing_alias_warns_at_upload_until_the_media_exists,
+    |app: TestApp| async move {
+        let Some(bot) = TgBot::start(app.backend, menu_scenario()).await else {
+            return;
+        };
+        let warnings = upload_version(&bot).await;
+        assert!(
+            warnings.contains("'menu_jpg' is not in the bot's media library yet"),
+            "{warnings}"
+        );
+        let (_, body) = upload(&bot.app, &bot.key, &bot.bot_id, "menu.png", "image/png", PNG).await;
+        let media_id = body["data"]["id"].as_str().unwrap().to_string();
+        let (s, _) = bot
+            .app
+            .post(
+                &format!("/v1/api/media/{media_id}/platform-id"),
+                &bot.key,
+                json!({ "platform": "telegram", "file_id": "menu_jpg" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let warnings = upload_version(&bot).await;
+        assert!(!warnings.contains("menu_jpg"), "{warnings}");
+    }
+);
+
+both_backends!(
+    missing_media_still_sends_text_and_buttons_and_records_a_warning,
+    |app: TestApp| async move {
+        use crate::fake_receiver::{Answer, FakeReceiver};
+        let Some(bot) = TgBot::start(app.backend, menu_scenario()).await else {
+            return;
+        };
+        let receiver = FakeReceiver::start(Answer::Status(200)).await;
+        bot.subscribe(&receiver.url(), &["media.missing"]).await;
+        // Not in the library, and Telegram does not know it as a file id either.
+        bot.tg.reject_file_id("menu_jpg");
+        bot.deliver(&text_update(1, 73, "/start")).await;
+        bot.tg
+            .wait_for("sendMessage", 1, std::time::Duration::from_secs(10))
+            .await;
+        let sent = bot.tg.calls_of("sendMessage").pop().expect("the text went out");
+        assert_eq!(sent.params["text"], "Our menu");
+        assert_eq!(
+            sent.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "order",
+            "with its buttons"
+        );
+
+        let (_, dialog) = bot
+            .app
+            .get(&format!("/v1/api/bots/{}/dialogs/telegram/73", bot.bot_id), &bot.key)
+            .await;
+        let id = dialog["data"]["id"].as_str().unwrap().to_string();
+        let (_, history) = bot.app.get(&format!("/v1/api/dialogs/{id}/history"), &bot.key).await;
+        assert!(
+            history.to_string().contains("media.missing") && history.to_string().contains("menu_jpg"),
+            "the warning is on the dialog: {history}"
+        );
+        let events = receiver.wait_for(1, std::time::Duration::from_secs(10)).await;
+        let event = events[0].json();
+        assert_eq!(event["type"], "media.missing");
+        assert_eq!(event["data"]["media"][0], "menu_jpg", "{event}");
+        assert_eq!(event["data"]["chat_id"], "73");
+    }
+);
+
+async fn upload_version(bot: &TgBot) -> String {
+    let (s, body) = bot
+        .app
+        .post(
+            &format!("/v1/api/bots/{}/scenarios", bot.bot_id),
+            &bot.key,
+            json!({ "name": "Menu", "scenario_data": menu_scenario() }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    body["data"]["warnings"].to_string()
+}

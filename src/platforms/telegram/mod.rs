@@ -13,6 +13,7 @@
 
 pub mod api;
 mod api_types;
+pub mod degrade;
 pub mod ratelimit;
 pub mod render;
 pub mod update;
