@@ -195,3 +195,85 @@ async fn upload_version(bot: &TgBot) -> String {
     assert_eq!(s, StatusCode::CREATED, "{body}");
     body["data"]["warnings"].to_string()
 }
+
+fn album_scenario() -> serde_json::Value {
+    json!({
+        "version": "1.0",
+        "start_step": "specials",
+        "steps": {
+            "specials": {
+                "message": {
+                    "text": "Today's specials",
+                    "media": [
+                        { "type": "image", "file_id": "dish_a" },
+                        { "type": "image", "file_id": "dish_b" },
+                        { "type": "document", "file_id": "menu_pdf" }
+                    ]
+                },
+                "buttons": [{ "text": "Order", "value": "order" }],
+                "expected_input": { "type": "button", "variable": "choice" },
+                "next_step": "specials"
+            }
+        }
+    })
+}
+
+/// Upload `bytes` to the bot and give them `alias`.
+async fn stored_with_alias(bot: &TgBot, name: &str, declared: &str, bytes: &[u8], alias: &str) {
+    let (s, body) = upload(&bot.app, &bot.key, &bot.bot_id, name, declared, bytes).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let media_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (s, body) = bot
+        .app
+        .post(
+            &format!("/v1/api/media/{media_id}/platform-id"),
+            &bot.key,
+            json!({ "platform": "telegram", "file_id": alias }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+both_backends!(
+    three_mixed_items_go_as_an_album_a_document_and_the_buttons,
+    |app: TestApp| async move {
+        let Some(bot) = TgBot::start(app.backend, album_scenario()).await else {
+            return;
+        };
+        let second_png = [PNG, b"another picture".as_slice()].concat();
+        stored_with_alias(&bot, "a.png", "image/png", PNG, "dish_a").await;
+        stored_with_alias(&bot, "b.png", "image/png", &second_png, "dish_b").await;
+        stored_with_alias(&bot, "menu.pdf", "application/pdf", b"%PDF-1.4\n%menu\n", "menu_pdf").await;
+
+        let order = |bot: &TgBot| -> Vec<String> { bot.tg.calls().iter().map(|c| c.method.clone()).collect() };
+        let first = bot.deliver(&text_update(1, 74, "/start")).await;
+        assert_eq!(first["data"]["response_sent"], true, "{first}");
+        let sends: Vec<String> = order(&bot).into_iter().filter(|m| m.starts_with("send")).collect();
+        assert_eq!(sends, ["sendMessage", "sendMediaGroup", "sendDocument", "sendMessage"]);
+        let album = bot.tg.calls_of("sendMediaGroup").pop().unwrap();
+        assert_eq!(album.files.len(), 2, "both pictures uploaded");
+        assert_eq!(album.params["media"][0]["type"], "photo");
+        assert_eq!(album.params["media"][1]["type"], "photo");
+        assert_eq!(bot.tg.calls_of("sendDocument").pop().unwrap().files.len(), 1);
+        let buttons = bot.tg.calls_of("sendMessage").pop().unwrap();
+        assert_eq!(
+            buttons.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "order",
+            "the buttons come after the media"
+        );
+
+        // The second run sends every file by the id Telegram gave it: no upload at all.
+        bot.deliver(&text_update(2, 74, "/start")).await;
+        let album = bot.tg.calls_of("sendMediaGroup").pop().unwrap();
+        assert!(album.files.is_empty(), "{:?}", album.params);
+        let ids: Vec<&str> = album.params["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["media"].as_str().unwrap())
+            .collect();
+        assert!(ids.iter().all(|id| id.starts_with("fake-file-")), "{ids:?}");
+        let doc = bot.tg.calls_of("sendDocument").pop().unwrap();
+        assert!(doc.files.is_empty(), "{:?}", doc.params);
+        assert!(doc.params["document"].as_str().unwrap().starts_with("fake-file-"));
+    }
+);
