@@ -163,6 +163,13 @@ impl Runtime {
                 duplicate: true,
             });
         }
+        if let Some(to) = parsed.migrate_to_chat_id.filter(|_| !chat_id.is_empty()) {
+            // The group is now a supergroup: the conversation continues there.
+            let _new_chat = self.chat_locks.lock(bot_id, &to.to_string()).await;
+            self.store
+                .migrate_chat(bot_id, platform, &chat_id, &to.to_string())
+                .await?;
+        }
         let ctx = self.bot_ctx(bot_id, account_id, platform).await?;
         let inbox_id = new_id();
         for _ in 0..MAX_REPLANS {

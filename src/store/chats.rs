@@ -224,6 +224,29 @@ impl Store {
         })
     }
 
+    /// A group became a supergroup: its dialog, timer and unsent replies move to the new chat id
+    /// (unless the new chat already has a dialog, which then wins). Unsent replies keep their
+    /// request bodies; the sender retargets them when Telegram answers `migrate_to_chat_id`.
+    pub async fn migrate_chat(&self, bot_id: Uuid, platform: &str, from: &str, to: &str) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                for table in ["dialogs", "timers"] {
+                    let sql = format!(
+                        "UPDATE {table} SET chat_id = $4 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3
+                           AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.bot_id = $1 AND n.platform = $2 AND n.chat_id = $4)"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(bot_id).bind(platform).bind(from).bind(to).execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE outbox SET chat_id = $4 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending'")
+                    .bind(bot_id).bind(platform).bind(from).bind(to).execute(&mut *tx).await?;
+                tx.commit().await
+            }.await
+        })?;
+        Ok(())
+    }
+
     /// A `media.missing` warning: a history entry on the chat's dialog (when there is one) and
     /// an event for the bot's account, in one transaction.
     pub async fn record_media_missing(

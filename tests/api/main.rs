@@ -22,6 +22,7 @@ mod telegram;
 mod telegram_chiho;
 mod telegram_client;
 mod telegram_crash;
+mod telegram_groups;
 mod telegram_media;
 mod telegram_more;
 mod telegram_support;
