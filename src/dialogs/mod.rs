@@ -6,6 +6,7 @@
 //! lock in this process; across nodes the dialog's version makes a concurrent write fail and be
 //! re-planned. Chats never wait for each other.
 
+pub mod committer;
 pub mod downloads;
 pub mod locks;
 pub mod plan;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::platforms::telegram::api::BotApi;
+use crate::platforms::telegram::render::ApiCall;
 use crate::platforms::telegram::update::ParsedUpdate;
 use crate::scenario::{Context, DialogState, Scenario};
 use crate::secrets::Cipher;
@@ -77,6 +79,8 @@ pub struct Processed {
     pub result: UpdateResult,
     /// True when the update had already been processed (a redelivery).
     pub duplicate: bool,
+    /// The replies this update queued, leased to this node to send now, in order.
+    pub planned: Vec<(Uuid, ApiCall)>,
 }
 
 /// Shared by the webhook handlers and the workers.
@@ -97,6 +101,8 @@ pub struct Runtime {
     pub node_id: String,
     /// Bots' files, for scenario media sent by alias.
     pub media: crate::media::MediaLibrary,
+    /// Group commit of chat writes.
+    committer: committer::Committer,
 }
 
 /// How many times a write is re-planned after another node changed the dialog.
@@ -116,6 +122,7 @@ impl Runtime {
             rate_max: config.dialog_inputs_per_minute,
             ..crate::scenario::Limits::default()
         };
+        let committer = committer::Committer::start(&store);
         Ok(Arc::new(Runtime {
             store,
             cipher,
@@ -132,6 +139,7 @@ impl Runtime {
             downloads_waiting: tokio::sync::Notify::new(),
             node_id: new_id().to_string(),
             media,
+            committer,
         }))
     }
 
@@ -161,6 +169,7 @@ impl Runtime {
             return Ok(Processed {
                 result: previous,
                 duplicate: true,
+                planned: Vec::new(),
             });
         }
         if let Some(to) = parsed.migrate_to_chat_id.filter(|_| !chat_id.is_empty()) {
@@ -183,23 +192,29 @@ impl Runtime {
                 media,
             };
             let snapshot = self.snapshot(bot_id, platform, &chat_id).await?;
-            let write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
-            match self.store.apply_chat_write(&write).await? {
+            let mut write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            // This request sends the replies itself right after the commit (see `send_planned`).
+            write.lease_outbox_until = Some(now_ms() + self.reply_lease_ms());
+            let planned: Vec<(Uuid, ApiCall)> = write.outbox.iter().map(|o| (o.id, o.call.clone())).collect();
+            let timer_set = matches!(write.timer, plan::TimerChange::Set { .. });
+            let has_media = write.media.is_some();
+            let result = write
+                .inbox
+                .first()
+                .and_then(|r| serde_json::from_value::<UpdateResult>(r.result.clone()).ok())
+                .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
+            match self.committer.apply(write).await? {
                 Applied::Done => {
-                    if matches!(write.timer, plan::TimerChange::Set { .. }) {
+                    if timer_set {
                         self.timers_changed.notify_one();
                     }
-                    if write.media.is_some() {
+                    if has_media {
                         self.downloads_waiting.notify_one();
                     }
-                    let result = write
-                        .inbox
-                        .first()
-                        .and_then(|r| serde_json::from_value::<UpdateResult>(r.result.clone()).ok())
-                        .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
                     return Ok(Processed {
                         result,
                         duplicate: false,
+                        planned,
                     });
                 }
                 Applied::Duplicate => {
@@ -209,6 +224,7 @@ impl Runtime {
                     return Ok(Processed {
                         result,
                         duplicate: true,
+                        planned: Vec::new(),
                     });
                 }
                 Applied::Conflict => continue,
@@ -239,7 +255,7 @@ impl Runtime {
                 token,
             };
             let write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
-            match self.store.apply_chat_write(&write).await? {
+            match self.committer.apply(write).await? {
                 Applied::Done | Applied::Duplicate => {
                     // A stale tick leaves its timer row behind; remove it unless a newer one replaced it.
                     self.store.clear_timer_if(bot_id, platform, chat_id, token).await?;

@@ -121,6 +121,9 @@ pub struct ChatWrite {
     pub timer: TimerChange,
     /// A user's file first seen in this write.
     pub media: Option<IncomingRow>,
+    /// Insert the outbox rows leased until then: the shell sends them itself right after the
+    /// commit (set by the shell, not the planner).
+    pub lease_outbox_until: Option<i64>,
     /// When the last auto transition scheduled by this write is due.
     scheduled_at: Option<i64>,
 }
@@ -172,6 +175,7 @@ pub fn plan(
         events: Vec::new(),
         timer: TimerChange::Unchanged,
         media: None,
+        lease_outbox_until: None,
         scheduled_at: None,
     };
     let original = dialog.clone();

@@ -44,18 +44,15 @@ impl Runtime {
     pub async fn send_chat(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> HashSet<Uuid> {
         let mut sent = HashSet::new();
         let _guard = self.send_locks.lock(bot_id, chat_id).await;
-        let token = match self.bot_token(bot_id, platform).await {
-            Ok(Some(t)) => t,
-            Ok(None) => return sent,
-            Err(e) => {
-                tracing::warn!(%bot_id, error = %e, "cannot load the bot token");
-                return sent;
-            }
+        let Some(token) = self.token_or_warn(bot_id, platform).await else {
+            return sent;
         };
         loop {
-            // A reply is leased for longer than one call may take, so only a dead node's lease expires.
-            let lease_ms = self.config.telegram_request_timeout.as_millis() as i64 + 5_000;
-            let row = match self.store.lease_chat_head(bot_id, platform, chat_id, lease_ms).await {
+            let row = match self
+                .store
+                .lease_chat_head(bot_id, platform, chat_id, self.reply_lease_ms())
+                .await
+            {
                 Ok(Some(row)) => row,
                 Ok(None) => break,
                 Err(e) => {
@@ -63,85 +60,176 @@ impl Runtime {
                     break;
                 }
             };
-            let Ok(mut call) = serde_json::from_str::<ApiCall>(&row.call) else {
+            let Ok(call) = serde_json::from_str::<ApiCall>(&row.call) else {
                 let _ = self.store.outbox_failed(row.id, "unreadable call").await;
                 continue;
             };
-            if let Err(wait_until) = self.reserve(bot_id, &call) {
-                let wait = wait_until - now_ms();
-                if wait > MAX_INLINE_WAIT_MS {
-                    let _ = self
-                        .store
-                        .outbox_retry(row.id, wait_until, "outbound rate limit", None)
-                        .await;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
-            }
-            let original = call.clone();
-            let (mut uploads, mut refs, mut unresolved) = self.resolve_media(bot_id, &mut call, false).await;
-            let mut outcome = self.api.call(&token, &call, &uploads).await;
-            if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && refs.iter().any(|r| r.cached) {
-                // Telegram no longer knows a cached file id: forget it and upload the bytes.
-                for r in refs.iter().filter(|r| r.cached) {
-                    let _ = self.media.forget_platform_id(r.media_id, platform).await;
-                }
-                call = original;
-                (uploads, refs, unresolved) = self.resolve_media(bot_id, &mut call, true).await;
-                outcome = self.api.call(&token, &call, &uploads).await;
-            }
-            if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && !unresolved.is_empty() {
-                // Media the library does not have, and Telegram does not know either: send the
-                // rest (text, buttons, other files) and record the warning on the dialog.
-                self.record_media_missing(bot_id, platform, chat_id, &unresolved).await;
-                let missing: HashSet<String> = unresolved.into_iter().collect();
-                refs.clear(); // positions no longer match the call; nothing new to cache
-                outcome = match without_media(&call, &missing) {
-                    Some(rest) => {
-                        call = rest;
-                        self.api.call(&token, &call, &uploads).await
-                    }
-                    None => Ok(Default::default()),
-                };
-            }
-            if let Ok(sent) = &outcome {
-                for r in refs.iter().filter(|r| !r.cached) {
-                    if let Some(file_id) = sent.file_ids.get(r.position) {
-                        let _ = self.media.cache_platform_id(r.media_id, platform, file_id).await;
-                    }
-                }
-            }
-            let result = match outcome {
-                Ok(ok) => {
-                    metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent")
-                        .increment(1);
-                    self.store
-                        .outbox_sent(row.id, &json!({ "message_ids": ok.message_ids }))
-                        .await
-                        .map(|_| true)
-                }
-                Err(e) if e.is_not_modified() => self
-                    .store
-                    .outbox_sent(row.id, &json!({ "not_modified": true }))
-                    .await
-                    .map(|_| true),
-                Err(e) => {
-                    metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => outcome_label(&e)).increment(1);
-                    self.after_failure(row.id, row.attempts + 1, &mut call, e).await
-                }
-            };
-            match result {
-                Ok(true) => {
+            match self
+                .send_row(&token, bot_id, platform, chat_id, row.id, row.attempts, call, true)
+                .await
+            {
+                Next::Sent => {
                     sent.insert(row.id);
                 }
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record a send");
-                    break;
-                }
+                Next::Go => {}
+                Next::Stop => break,
             }
         }
         sent
+    }
+
+    /// Send replies just planned for the chat, straight from memory: they were inserted already
+    /// leased to this node, so no lease round trip is needed, and the sent marks ride along with
+    /// the next group commit. If the chat has older unsent replies, those must go first: the
+    /// leases are given back and the ordinary path sends everything in order.
+    pub async fn send_planned(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+        rows: Vec<(Uuid, ApiCall)>,
+    ) -> HashSet<Uuid> {
+        let mut sent = HashSet::new();
+        let Some(first) = rows.first().map(|r| r.0) else {
+            return sent;
+        };
+        let guard = self.send_locks.lock(bot_id, chat_id).await;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let in_order =
+            matches!(self.store.outbox_head(bot_id, platform, chat_id).await, Ok(Some(head)) if head == first);
+        let token = if in_order {
+            self.token_or_warn(bot_id, platform).await
+        } else {
+            None
+        };
+        let Some(token) = token else {
+            let _ = self.store.release_outbox(&ids).await;
+            drop(guard);
+            return self.send_chat(bot_id, platform, chat_id).await;
+        };
+        for (i, (id, call)) in rows.into_iter().enumerate() {
+            let next = self
+                .send_row(&token, bot_id, platform, chat_id, id, 0, call, false)
+                .await;
+            if let Next::Sent = next {
+                sent.insert(id);
+                continue;
+            }
+            // Off the straight path (a retry, a re-addressed or dropped reply): the rest goes
+            // through the ordinary path, which keeps the chat's order from the outbox.
+            let _ = self.store.release_outbox(&ids[i + 1..]).await;
+            if let Next::Go = next {
+                drop(guard);
+                sent.extend(self.send_chat(bot_id, platform, chat_id).await);
+            }
+            break;
+        }
+        sent
+    }
+
+    /// A reply is leased for longer than one call may take, so only a dead node's lease expires.
+    pub(crate) fn reply_lease_ms(&self) -> i64 {
+        self.config.telegram_request_timeout.as_millis() as i64 + 5_000
+    }
+
+    async fn token_or_warn(&self, bot_id: Uuid, platform: &str) -> Option<Secret<String>> {
+        match self.bot_token(bot_id, platform).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(%bot_id, error = %e, "cannot load the bot token");
+                None
+            }
+        }
+    }
+
+    /// Send one leased reply and record the outcome. `durable_mark`: wait until the sent mark
+    /// is committed (the ordinary path reads the outbox next; the planned path does not).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_row(
+        &self,
+        token: &Secret<String>,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+        id: Uuid,
+        attempts: i32,
+        mut call: ApiCall,
+        durable_mark: bool,
+    ) -> Next {
+        if let Err(wait_until) = self.reserve(bot_id, &call) {
+            let wait = wait_until - now_ms();
+            if wait > MAX_INLINE_WAIT_MS {
+                let _ = self
+                    .store
+                    .outbox_retry(id, wait_until, "outbound rate limit", None)
+                    .await;
+                return Next::Stop;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+        }
+        let original = call.clone();
+        let (mut uploads, mut refs, mut unresolved) = self.resolve_media(bot_id, &mut call, false).await;
+        let mut outcome = self.api.call(token, &call, &uploads).await;
+        if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && refs.iter().any(|r| r.cached) {
+            // Telegram no longer knows a cached file id: forget it and upload the bytes.
+            for r in refs.iter().filter(|r| r.cached) {
+                let _ = self.media.forget_platform_id(r.media_id, platform).await;
+            }
+            call = original;
+            (uploads, refs, unresolved) = self.resolve_media(bot_id, &mut call, true).await;
+            outcome = self.api.call(token, &call, &uploads).await;
+        }
+        if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && !unresolved.is_empty() {
+            // Media the library does not have, and Telegram does not know either: send the
+            // rest (text, buttons, other files) and record the warning on the dialog.
+            self.record_media_missing(bot_id, platform, chat_id, &unresolved).await;
+            let missing: HashSet<String> = unresolved.into_iter().collect();
+            refs.clear(); // positions no longer match the call; nothing new to cache
+            outcome = match without_media(&call, &missing) {
+                Some(rest) => {
+                    call = rest;
+                    self.api.call(token, &call, &uploads).await
+                }
+                None => Ok(Default::default()),
+            };
+        }
+        if let Ok(sent) = &outcome {
+            for r in refs.iter().filter(|r| !r.cached) {
+                if let Some(file_id) = sent.file_ids.get(r.position) {
+                    let _ = self.media.cache_platform_id(r.media_id, platform, file_id).await;
+                }
+            }
+        }
+        let response = match &outcome {
+            Ok(ok) => Some(json!({ "message_ids": ok.message_ids })),
+            Err(e) if e.is_not_modified() => Some(json!({ "not_modified": true })),
+            Err(_) => None,
+        };
+        if let Some(response) = response {
+            metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent").increment(1);
+            if !durable_mark {
+                self.committer.mark_sent_later(id, response.to_string()).await;
+                return Next::Sent;
+            }
+            return match self.committer.mark_sent(id, response.to_string()).await {
+                Ok(()) => Next::Sent,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a send");
+                    Next::Stop
+                }
+            };
+        }
+        let Err(e) = outcome else { return Next::Stop };
+        metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => outcome_label(&e))
+            .increment(1);
+        match self.after_failure(id, attempts + 1, &mut call, e).await {
+            Ok(true) => Next::Go,
+            Ok(false) => Next::Stop,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record a send");
+                Next::Stop
+            }
+        }
     }
 
     /// Record a failed send. Ok(true) means "go on with the next reply", Ok(false) "stop".
@@ -203,6 +291,16 @@ pub fn token_purpose(platform: &str) -> &'static str {
         "telegram" => "telegram_token",
         _ => "platform_token",
     }
+}
+
+/// What to do after one reply.
+enum Next {
+    /// Sent; go on.
+    Sent,
+    /// Not sent (dropped, or re-addressed); go on with the next.
+    Go,
+    /// Stop this chat's queue for now.
+    Stop,
 }
 
 /// A stored file a call refers to, by its position among the call's media.

@@ -140,7 +140,8 @@ async fn receive_update(
         // Send now, within the deadline; whatever is not accepted by then stays queued.
         let rt = state.runtime.clone();
         let chat = result.platform_chat_id.clone().unwrap_or_default();
-        let sending = tokio::spawn(async move { rt.send_chat(bot_id, "telegram", &chat).await });
+        let planned = processed.planned;
+        let sending = tokio::spawn(async move { rt.send_planned(bot_id, "telegram", &chat, planned).await });
         match tokio::time::timeout(config.telegram_reply_deadline, sending).await {
             Ok(Ok(sent)) => result.outbox.iter().all(|id| sent.contains(id)) || all_sent(&state, &result.outbox).await,
             _ => false,

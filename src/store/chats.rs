@@ -86,8 +86,9 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {DIALOG_COLUMNS} FROM dialogs WHERE bot_id = $1 AND platform = $2 AND chat_id = $3"
         ));
-        // Read from the writer on SQLite: the caller is about to write on top of what it reads.
-        Ok(on_db!(&self.db, write pool => {
+        // A reader is enough: the write that follows is guarded by the dialog's version, so a
+        // stale read is caught there and re-planned (and the writer stays free for commits).
+        Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, DialogRow>(sql).bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
         })?)
     }
@@ -104,123 +105,159 @@ impl Store {
 
     /// Apply a planned write in one transaction: all of it, or nothing.
     pub async fn apply_chat_write(&self, write: &ChatWrite) -> StoreResult<Applied> {
+        self.apply_chat_writes(&[write], &[])
+            .await?
+            .pop()
+            .unwrap_or(Ok(Applied::Done))
+    }
+
+    /// Apply several planned writes in one transaction and one commit (group commit): each in
+    /// its own savepoint, so a duplicate, a version conflict or an error undoes only its own
+    /// write. `sent` marks replies the platform accepted, in the same commit. The outer error is
+    /// for the batch as a whole (nothing was written).
+    pub async fn apply_chat_writes(
+        &self,
+        writes: &[&ChatWrite],
+        sent: &[(Uuid, String)],
+    ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let now = now_ms();
         on_db!(&self.db, write pool => {
-            let mut tx = pool.begin().await?;
-            for row in &write.inbox {
-                let inserted = sqlx::query(
-                    "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'done', $8, $9, $9)
-                     ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
-                )
-                .bind(row.id).bind(write.bot_id).bind(write.platform).bind(row.update_id).bind(row.kind)
-                .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
-                .execute(&mut *tx).await?.rows_affected();
-                if inserted == 0 {
-                    tx.rollback().await?;
-                    return Ok(Applied::Duplicate);
+            async {
+                let mut tx = pool.begin().await?;
+                let mut results = Vec::with_capacity(writes.len());
+                for write in writes {
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    let applied = async {
+                        for row in &write.inbox {
+                            let inserted = sqlx::query(
+                                "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'done', $8, $9, $9)
+                                 ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
+                            )
+                            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(row.update_id).bind(row.kind)
+                            .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
+                            .execute(&mut *sp).await?.rows_affected();
+                            if inserted == 0 {
+                                return Ok(Applied::Duplicate);
+                            }
+                        }
+                        if let Some(m) = &write.media {
+                            // A file first seen now: its library row comes with the update. Another chat may
+                            // have recorded the same file meanwhile; re-planning then references that row.
+                            let r = &m.media;
+                            let inserted = sqlx::query(
+                                "INSERT INTO media (id, bot_id, kind, file_name, content_type, size, source, chat_id, user_id,
+                                                    file_unique_id, status, status_reason, caption, created_at, updated_at,
+                                                    attempts, next_attempt_at, announce)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16)
+                                 ON CONFLICT (bot_id, file_unique_id) DO NOTHING",
+                            )
+                            .bind(m.id).bind(write.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
+                            .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
+                            .bind(&r.status_reason).bind(&r.caption).bind(now)
+                            .bind((r.status == super::STATUS_PENDING).then_some(now))
+                            .bind(m.announce.as_ref().map(Value::to_string))
+                            .execute(&mut *sp).await?.rows_affected();
+                            if inserted == 0 {
+                                return Ok(Applied::Conflict);
+                            }
+                            sqlx::query("INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)")
+                                .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
+                                .execute(&mut *sp).await?;
+                        }
+                        let dialog_ok = match &write.dialog {
+                            DialogChange::Unchanged => true,
+                            DialogChange::Upsert { id, expected_version: None, state, context, .. } => {
+                                sqlx::query(
+                                    "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
+                                                          last_interaction_at, created_at, updated_at)
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $9)
+                                     ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
+                                )
+                                .bind(id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(&state.current_step)
+                                .bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?).bind(to_json(context)?).bind(now)
+                                .execute(&mut *sp).await?.rows_affected() == 1
+                            }
+                            DialogChange::Upsert { id, expected_version: Some(v), state, context, last_interaction } => {
+                                sqlx::query(
+                                    "UPDATE dialogs SET current_step = $2, status = $3, state = $4, context = $5, version = version + 1,
+                                            last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
+                                     WHERE id = $1 AND version = $8",
+                                )
+                                .bind(id).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?)
+                                .bind(to_json(context)?).bind(*last_interaction).bind(now).bind(*v)
+                                .execute(&mut *sp).await?.rows_affected() == 1
+                            }
+                            DialogChange::Delete { id, expected_version } => {
+                                sqlx::query("DELETE FROM dialogs WHERE id = $1 AND version = $2")
+                                    .bind(id).bind(*expected_version).execute(&mut *sp).await?.rows_affected() == 1
+                            }
+                        };
+                        if !dialog_ok {
+                            return Ok(Applied::Conflict);
+                        }
+                        let dialog_id = match &write.dialog {
+                            DialogChange::Upsert { id, .. } => Some(*id),
+                            _ => None,
+                        };
+                        if let Some(dialog_id) = dialog_id {
+                            for (direction, message) in &write.history {
+                                sqlx::query("INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES ($1, $2, $3, $4, $5)")
+                                    .bind(new_id()).bind(dialog_id).bind(*direction).bind(message.to_string()).bind(now)
+                                    .execute(&mut *sp).await?;
+                            }
+                        }
+                        for row in &write.outbox {
+                            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
+                            sqlx::query(
+                                "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
+                                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6)",
+                            )
+                            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(call).bind(now)
+                            .bind(write.lease_outbox_until.unwrap_or(0))
+                            .execute(&mut *sp).await?;
+                        }
+                        for event in &write.events {
+                            sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                                .bind(new_id()).bind(write.account_id).bind(write.bot_id).bind(&event.event_type)
+                                .bind(event.payload.to_string()).bind(now)
+                                .execute(&mut *sp).await?;
+                        }
+                        match write.timer {
+                            TimerChange::Unchanged => {}
+                            TimerChange::Clear => {
+                                sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3")
+                                    .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).execute(&mut *sp).await?;
+                            }
+                            TimerChange::Set { token, due_at } => {
+                                sqlx::query(
+                                    "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
+                                     ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0",
+                                )
+                                .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(token as i64).bind(due_at)
+                                .execute(&mut *sp).await?;
+                            }
+                        }
+                        Ok::<Applied, StoreError>(Applied::Done)
+                    }
+                    .await;
+                    match &applied {
+                        Ok(Applied::Done) => sp.commit().await?,
+                        _ => sp.rollback().await?,
+                    }
+                    results.push(applied);
                 }
-            }
-            if let Some(m) = &write.media {
-                // A file first seen now: its library row comes with the update. Another chat may
-                // have recorded the same file meanwhile; re-planning then references that row.
-                let r = &m.media;
-                let inserted = sqlx::query(
-                    "INSERT INTO media (id, bot_id, kind, file_name, content_type, size, source, chat_id, user_id,
-                                        file_unique_id, status, status_reason, caption, created_at, updated_at,
-                                        attempts, next_attempt_at, announce)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16)
-                     ON CONFLICT (bot_id, file_unique_id) DO NOTHING",
-                )
-                .bind(m.id).bind(write.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
-                .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
-                .bind(&r.status_reason).bind(&r.caption).bind(now)
-                .bind((r.status == super::STATUS_PENDING).then_some(now))
-                .bind(m.announce.as_ref().map(Value::to_string))
-                .execute(&mut *tx).await?.rows_affected();
-                if inserted == 0 {
-                    tx.rollback().await?;
-                    return Ok(Applied::Conflict);
-                }
-                sqlx::query("INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)")
-                    .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            let dialog_ok = match &write.dialog {
-                DialogChange::Unchanged => true,
-                DialogChange::Upsert { id, expected_version: None, state, context, .. } => {
+                for (id, response) in sent {
                     sqlx::query(
-                        "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
-                                              last_interaction_at, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $9)
-                         ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
+                        "UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1
+                         WHERE id = $1",
                     )
-                    .bind(id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(&state.current_step)
-                    .bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?).bind(to_json(context)?).bind(now)
-                    .execute(&mut *tx).await?.rows_affected() == 1
+                    .bind(id).bind(now).bind(response).execute(&mut *tx).await?;
                 }
-                DialogChange::Upsert { id, expected_version: Some(v), state, context, last_interaction } => {
-                    sqlx::query(
-                        "UPDATE dialogs SET current_step = $2, status = $3, state = $4, context = $5, version = version + 1,
-                                last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
-                         WHERE id = $1 AND version = $8",
-                    )
-                    .bind(id).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?)
-                    .bind(to_json(context)?).bind(*last_interaction).bind(now).bind(*v)
-                    .execute(&mut *tx).await?.rows_affected() == 1
-                }
-                DialogChange::Delete { id, expected_version } => {
-                    sqlx::query("DELETE FROM dialogs WHERE id = $1 AND version = $2")
-                        .bind(id).bind(*expected_version).execute(&mut *tx).await?.rows_affected() == 1
-                }
-            };
-            if !dialog_ok {
-                tx.rollback().await?;
-                return Ok(Applied::Conflict);
+                tx.commit().await?;
+                Ok::<_, StoreError>(results)
             }
-            let dialog_id = match &write.dialog {
-                DialogChange::Upsert { id, .. } => Some(*id),
-                _ => None,
-            };
-            if let Some(dialog_id) = dialog_id {
-                for (direction, message) in &write.history {
-                    sqlx::query("INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(new_id()).bind(dialog_id).bind(*direction).bind(message.to_string()).bind(now)
-                        .execute(&mut *tx).await?;
-                }
-            }
-            for row in &write.outbox {
-                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
-                )
-                .bind(row.id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(call).bind(now)
-                .execute(&mut *tx).await?;
-            }
-            for event in &write.events {
-                sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(new_id()).bind(write.account_id).bind(write.bot_id).bind(&event.event_type)
-                    .bind(event.payload.to_string()).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            match write.timer {
-                TimerChange::Unchanged => {}
-                TimerChange::Clear => {
-                    sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3")
-                        .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).execute(&mut *tx).await?;
-                }
-                TimerChange::Set { token, due_at } => {
-                    sqlx::query(
-                        "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
-                         ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0",
-                    )
-                    .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(token as i64).bind(due_at)
-                    .execute(&mut *tx).await?;
-                }
-            }
-            tx.commit().await?;
-            Ok::<Applied, StoreError>(Applied::Done)
+            .await
         })
     }
 
@@ -336,6 +373,36 @@ impl Store {
         on_db!(&self.db, write pool => {
             sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, lease_until = 0 WHERE id = $1")
                 .bind(id).bind(error).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// The id of the chat's oldest unsent reply.
+    pub async fn outbox_head(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> StoreResult<Option<Uuid>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT id FROM outbox WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending' ORDER BY id LIMIT 1",
+            )
+            .bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
+        })?)
+    }
+
+    /// Give up the leases of replies this node will not send now (the background sender takes them).
+    pub async fn release_outbox(&self, ids: &[Uuid]) -> StoreResult<()> {
+        for id in ids {
+            on_db!(&self.db, write pool => {
+                sqlx::query("UPDATE outbox SET lease_until = 0 WHERE id = $1 AND status = 'pending'")
+                    .bind(id).execute(pool).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Give back every reply lease (at the start of the only node of an SQLite database).
+    pub async fn release_all_outbox_leases(&self) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE outbox SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0")
+                .execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
     }
