@@ -165,13 +165,6 @@ impl Runtime {
         let platform = "telegram";
         let chat_id = parsed.chat_id.map(|c| c.to_string()).unwrap_or_default();
         let _guard = self.chat_locks.lock(bot_id, &chat_id).await;
-        if let Some(previous) = self.previous_result(bot_id, platform, parsed.update_id).await? {
-            return Ok(Processed {
-                result: previous,
-                duplicate: true,
-                planned: Vec::new(),
-            });
-        }
         if let Some(to) = parsed.migrate_to_chat_id.filter(|_| !chat_id.is_empty()) {
             // The group is now a supergroup: the conversation continues there.
             let _new_chat = self.chat_locks.lock(bot_id, &to.to_string()).await;

@@ -25,7 +25,8 @@ pub fn backoff_ms(attempt: i32) -> i64 {
 
 impl Runtime {
     pub(crate) async fn bot_token(&self, bot_id: Uuid, platform: &str) -> Result<Option<Secret<String>>, StoreError> {
-        let Some(credential) = self.store.get_credential(bot_id, platform).await? else {
+        // The cached read the webhook handler just made (the store invalidates it on change).
+        let Some(credential) = self.store.bot_for_webhook(bot_id, platform).await? else {
             return Ok(None);
         };
         match self

@@ -33,6 +33,7 @@ impl Store {
         description: Option<&str>,
         is_active: bool,
     ) -> StoreResult<Bot> {
+        let _fresh = self.invalidates_config();
         let now = now_ms();
         let bot = Bot {
             id: new_id(),
@@ -72,6 +73,7 @@ impl Store {
     }
 
     pub async fn update_bot(&self, id: Uuid, patch: BotPatch) -> StoreResult<Option<Bot>> {
+        let _fresh = self.invalidates_config();
         let Some(mut bot) = self.get_bot(id).await? else {
             return Ok(None);
         };
@@ -95,6 +97,7 @@ impl Store {
 
     /// Delete a bot and, by cascade, everything it owns. True if it existed.
     pub async fn delete_bot(&self, id: Uuid) -> StoreResult<bool> {
+        let _fresh = self.invalidates_config();
         let deleted = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM bots WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
         })?;

@@ -47,6 +47,7 @@ impl Store {
         extra: &str,
         is_active: bool,
     ) -> StoreResult<Credential> {
+        let _fresh = self.invalidates_config();
         let now = now_ms();
         on_db!(&self.db, write pool => {
             sqlx::query(
@@ -90,6 +91,7 @@ impl Store {
         extra: Option<&str>,
         is_active: Option<bool>,
     ) -> StoreResult<Option<Credential>> {
+        let _fresh = self.invalidates_config();
         let Some(current) = self.get_credential(bot_id, platform).await? else {
             return Ok(None);
         };
@@ -110,6 +112,7 @@ impl Store {
     }
 
     pub async fn delete_credential(&self, bot_id: Uuid, platform: &str) -> StoreResult<bool> {
+        let _fresh = self.invalidates_config();
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM bot_credentials WHERE bot_id = $1 AND platform = $2")
                 .bind(bot_id).bind(platform).execute(pool).await.map(|r| r.rows_affected())
@@ -126,6 +129,7 @@ impl Store {
         url: Option<&str>,
         secret_sealed: Option<&[u8]>,
     ) -> StoreResult<()> {
+        let _fresh = self.invalidates_config();
         on_db!(&self.db, write pool => {
             sqlx::query(
                 "UPDATE bot_credentials SET webhook_url = $3, secret_token_sealed = COALESCE($4, secret_token_sealed),
@@ -139,6 +143,7 @@ impl Store {
     }
 
     pub async fn clear_secret_token(&self, bot_id: Uuid, platform: &str) -> StoreResult<()> {
+        let _fresh = self.invalidates_config();
         on_db!(&self.db, write pool => {
             sqlx::query("UPDATE bot_credentials SET secret_token_sealed = NULL WHERE bot_id = $1 AND platform = $2")
                 .bind(bot_id).bind(platform).execute(pool).await.map(|r| r.rows_affected())
@@ -170,7 +175,11 @@ impl Store {
 
     /// The bot and its credential for `platform`, in one read (the webhook's hot path).
     pub async fn bot_for_webhook(&self, bot_id: Uuid, platform: &str) -> StoreResult<Option<BotWithCredential>> {
-        Ok(on_db!(&self.db, read pool => {
+        let generation = self.cache.generation();
+        if let Some(hit) = self.cache.bot(bot_id, platform, generation) {
+            return Ok(hit);
+        }
+        let found = on_db!(&self.db, read pool => {
             sqlx::query_as::<_, BotWithCredential>(
                 "SELECT b.id AS bot_id, b.account_id, b.is_active AS bot_active, c.is_active AS credential_active,
                         c.token_sealed, c.secret_token_sealed
@@ -178,7 +187,9 @@ impl Store {
                  WHERE b.id = $1",
             )
             .bind(bot_id).bind(platform).fetch_optional(pool).await
-        })?)
+        })?;
+        self.cache.put_bot(bot_id, platform, generation, found.clone());
+        Ok(found)
     }
 
     /// Active Telegram credentials whose webhook should be checked (not checked since `before`).

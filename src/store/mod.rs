@@ -21,6 +21,7 @@
 mod accounts;
 mod bots;
 mod chats;
+mod config_cache;
 mod credentials;
 mod media;
 mod media_downloads;
@@ -106,9 +107,16 @@ pub(crate) use on_db;
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: Db,
+    /// Bots and active scenarios as webhook updates read them; invalidated by this store's writes.
+    pub(crate) cache: std::sync::Arc<config_cache::ConfigCache>,
 }
 
 impl Store {
+    /// Hold for the length of a write that changes what [`config_cache`] keeps.
+    pub(crate) fn invalidates_config(&self) -> config_cache::InvalidateOnDrop<'_> {
+        config_cache::InvalidateOnDrop(&self.cache)
+    }
+
     /// Open the database (creating the SQLite file and its folder if needed). Does not migrate.
     pub async fn connect(config: &DatabaseConfig, sync: SqliteSync) -> StoreResult<Store> {
         match config {
@@ -144,6 +152,7 @@ impl Store {
                     .await?;
                 Ok(Store {
                     db: Db::Sqlite { read, write },
+                    cache: Default::default(),
                 })
             }
             DatabaseConfig::Postgres { url } => {
@@ -153,7 +162,10 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?;
-                Ok(Store { db: Db::Postgres(pool) })
+                Ok(Store {
+                    db: Db::Postgres(pool),
+                    cache: Default::default(),
+                })
             }
         }
     }

@@ -45,6 +45,7 @@ const COLUMNS: &str = "id, bot_id, version_number, name, description, version, s
 impl Store {
     /// Insert a new version (numbered after the bot's latest) and, if asked, make it the active one.
     pub async fn create_scenario(&self, new: NewScenario<'_>) -> StoreResult<ScenarioRecord> {
+        let _fresh = self.invalidates_config();
         let now = now_ms();
         let id = new_id();
         on_db!(&self.db, write pool => {
@@ -106,14 +107,21 @@ impl Store {
 
     /// The id of the bot's active version, if any (the compiled document is cached by id).
     pub async fn active_scenario_id(&self, bot_id: Uuid) -> StoreResult<Option<Uuid>> {
-        Ok(on_db!(&self.db, read pool => {
+        let generation = self.cache.generation();
+        if let Some(hit) = self.cache.active_scenario(bot_id, generation) {
+            return Ok(hit);
+        }
+        let found = on_db!(&self.db, read pool => {
             sqlx::query_scalar::<_, Uuid>("SELECT id FROM scenarios WHERE bot_id = $1 AND is_active")
                 .bind(bot_id).fetch_optional(pool).await
-        })?)
+        })?;
+        self.cache.put_active_scenario(bot_id, generation, found);
+        Ok(found)
     }
 
     /// Change a version's labels (its document is immutable).
     pub async fn update_scenario_meta(&self, id: Uuid, patch: ScenarioPatch) -> StoreResult<Option<ScenarioRecord>> {
+        let _fresh = self.invalidates_config();
         let Some(mut s) = self.get_scenario(id).await? else {
             return Ok(None);
         };
@@ -138,6 +146,7 @@ impl Store {
     /// Make this version the bot's active one (others are deactivated in the same transaction),
     /// or deactivate it. Returns the updated version.
     pub async fn set_scenario_active(&self, id: Uuid, active: bool) -> StoreResult<Option<ScenarioRecord>> {
+        let _fresh = self.invalidates_config();
         let Some(current) = self.get_scenario(id).await? else {
             return Ok(None);
         };
@@ -163,6 +172,7 @@ impl Store {
     }
 
     pub async fn delete_scenario(&self, id: Uuid) -> StoreResult<bool> {
+        let _fresh = self.invalidates_config();
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM scenarios WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
         })?;
