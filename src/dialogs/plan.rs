@@ -317,7 +317,9 @@ pub fn plan(
                         },
                         None => TimerChange::Unchanged,
                     },
-                    None => TimerChange::Clear,
+                    // Only a dialog that had a pending transition can have a timer to clear.
+                    None if orig.as_ref().is_some_and(|o| o.state.auto.is_some()) => TimerChange::Clear,
+                    None => TimerChange::Unchanged,
                 };
                 DialogChange::Upsert {
                     id,
