@@ -144,13 +144,40 @@ impl Application {
     }
 }
 
+/// How often unreferenced media blobs are looked for, and how old one must be to go.
+const ORPHAN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// rustls needs one process-wide crypto provider; hookline uses ring everywhere.
 pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Periodic housekeeping that needs no database coordination.
+/// Periodic housekeeping.
 fn spawn_maintenance(state: &AppState) {
+    let (media, store, shutdown, node) = (
+        state.media.clone(),
+        state.store.clone(),
+        state.shutdown.clone(),
+        state.runtime.node_id.clone(),
+    );
+    state.tasks.spawn(async move {
+        let mut tick = tokio::time::interval(ORPHAN_SWEEP_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    // One node at a time: the sweep lists the whole object store.
+                    if matches!(store.try_lease("media_orphan_sweep", &node, ORPHAN_SWEEP_EVERY.as_millis() as i64).await, Ok(true))
+                        && let Err(e) = media.sweep_orphans(ORPHAN_MIN_AGE).await
+                    {
+                        tracing::warn!(error = %e, "media orphan sweep failed");
+                    }
+                },
+            }
+        }
+    });
+
     let limits = state.rate_limits.clone();
     let shutdown = state.shutdown.clone();
     state.tasks.spawn(async move {

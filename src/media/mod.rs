@@ -274,6 +274,25 @@ impl MediaLibrary {
         Ok(true)
     }
 
+    /// Delete blobs no media row names, written more than `min_age` ago (younger ones may belong
+    /// to an upload whose row is about to commit): leftovers of a crash between a blob's write
+    /// and its row's commit, and abandoned staging objects. Returns how many were deleted.
+    pub async fn sweep_orphans(&self, min_age: std::time::Duration) -> MediaResult<usize> {
+        let before = std::time::SystemTime::now() - min_age;
+        let mut deleted = 0;
+        for key in self.blobs.list_written_before(before).await? {
+            let orphan = key.starts_with("staging/") || self.store.count_media_with_key(&key).await? == 0;
+            if orphan {
+                self.blobs.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, "removed media blobs no row names");
+        }
+        Ok(deleted)
+    }
+
     /// Remove every blob of a bot whose rows are gone (call after the bot's delete commits).
     pub async fn delete_bot_blobs(&self, bot_id: Uuid) -> MediaResult<()> {
         Ok(self.blobs.delete_bot(bot_id).await?)

@@ -7,8 +7,7 @@
 //! writes are fsynced (file and directory) before they return, and S3 acknowledges only durable
 //! writes, so a blob is durable before the caller commits the row that names it: a crash in
 //! between leaves an orphan blob (or a staging object), never a row without bytes. Orphans are
-//! left in place; they are harmless, and `BlobStore::list` lets an operator or a future sweeper
-//! find keys no row names.
+//! harmless; an hourly sweep (`MediaLibrary::sweep_orphans`) removes those older than an hour.
 
 use std::ops::Range;
 use std::path::Path as FsPath;
@@ -206,6 +205,16 @@ impl BlobStore {
         let prefix = Path::from(prefix);
         let metas: Vec<_> = self.inner.list(Some(&prefix)).try_collect().await?;
         Ok(metas.into_iter().map(|m| m.location.to_string()).collect())
+    }
+
+    /// Every key last written before `before` (for the orphan sweep).
+    pub async fn list_written_before(&self, before: std::time::SystemTime) -> Result<Vec<String>, BlobError> {
+        let metas: Vec<_> = self.inner.list(None).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter(|m| std::time::SystemTime::from(m.last_modified) < before)
+            .map(|m| m.location.to_string())
+            .collect())
     }
 
     async fn remove(&self, path: &Path) {

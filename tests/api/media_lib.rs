@@ -174,3 +174,30 @@ all_media_stores!(platform_file_ids_are_cached_per_media, |app: TestApp| async m
     assert_eq!(lib.cached_platform_id(id, "telegram").await.unwrap(), None);
     lib.forget_platform_id(id, "telegram").await.unwrap();
 });
+
+all_media_stores!(the_sweep_removes_only_blobs_no_row_names, |app: TestApp| async move {
+    let (key, bot) = bot_with_key(&app, "A").await;
+    let (s, body) = upload(&app, &key, &bot, "kept.png", "image/png", PNG).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let media_id = body["data"]["id"].as_str().unwrap().to_string();
+    // What a crash between a blob's write and its row's commit leaves behind.
+    let blobs = app.state.media.blobs();
+    let staged = blobs.stage(once(b"orphaned bytes"), 1 << 20).await.unwrap();
+    let orphan = format!("{bot}/{}", staged.sha256);
+    blobs.publish(staged, &orphan).await.unwrap();
+    assert_eq!(blob_keys(&app, &bot).await.len(), 2);
+
+    // Young blobs are never touched: an upload's row may be about to commit.
+    let lib = &app.state.media;
+    assert_eq!(
+        lib.sweep_orphans(std::time::Duration::from_secs(3600)).await.unwrap(),
+        0
+    );
+    assert_eq!(lib.sweep_orphans(std::time::Duration::ZERO).await.unwrap(), 1);
+    let left = blob_keys(&app, &bot).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!left.contains(&orphan));
+    let resp = crate::media_helpers::content(&app, &key, &media_id, None).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the named blob is still served");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), PNG);
+});
