@@ -1,0 +1,137 @@
+//! Multi-row statements for the outbound queue's group commit: pure SQL text builders and the
+//! chunking that keeps each statement under the engines' bound-parameter limits.
+//!
+//! One statement per few hundred rows instead of one per row is where group commit gets its
+//! throughput: per-statement overhead (sqlx's SQLite worker thread, a PostgreSQL round trip),
+//! not the commit, dominated a group of single-row statements.
+//!
+//! Statement sizes are full chunks plus the remainder split into powers of two, so only a
+//! handful of distinct SQL texts exist per table and each stays in sqlx's per-connection
+//! prepared-statement cache instead of being parsed again for every group size.
+
+/// SQLite's limit on bound parameters (`SQLITE_MAX_VARIABLE_NUMBER`, 32,766 since 3.32);
+/// PostgreSQL allows 65,535, so this bound serves both.
+pub const MAX_PARAMS: usize = 32_766;
+
+/// Most rows per statement: `cap`, lowered so `rows * width + shared` stays under
+/// [`MAX_PARAMS`]. Always a power of two, so [`chunk_sizes`] yields cached sizes only.
+pub fn max_rows(width: usize, shared: usize, cap: usize) -> usize {
+    let fit = (MAX_PARAMS - shared) / width.max(1);
+    let limit = cap.min(fit).max(1);
+    // Round down to a power of two.
+    1 << (usize::BITS - 1 - limit.leading_zeros())
+}
+
+/// How `n` rows are split into statements of at most `max` rows (`max` a power of two): full
+/// chunks of `max`, then the remainder's binary digits, largest first.
+pub fn chunk_sizes(n: usize, max: usize) -> Vec<usize> {
+    let mut sizes = vec![max; n / max];
+    let rest = n % max;
+    let mut bit = max;
+    while bit > 0 {
+        if rest & bit != 0 {
+            sizes.push(bit);
+        }
+        bit >>= 1;
+    }
+    sizes
+}
+
+/// A `VALUES` list of `rows` rows. `row` is one row's items: `?` is a fresh per-row parameter
+/// (numbered after the `shared` parameters `$1..$shared`), anything else is copied as is (a
+/// shared `$1`, a literal). `values(2, 1, &["?", "?", "$1"])` is `($2,$3,$1),($4,$5,$1)`.
+pub fn values(rows: usize, shared: usize, row: &[&str]) -> String {
+    let mut out = String::with_capacity(rows * row.len() * 6);
+    let mut next = shared + 1;
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for (i, item) in row.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            if *item == "?" {
+                out.push('$');
+                out.push_str(&next.to_string());
+                next += 1;
+            } else {
+                out.push_str(item);
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$from,$from+1,…` for `n` parameters: the list of an `IN (…)`.
+pub fn in_list(n: usize, from: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(",")
+}
+
+/// Split `items` into consecutive runs in which `key` never repeats, keeping the order: a
+/// multi-row `UPDATE … FROM (VALUES …)` may apply only one of two rows naming the same target.
+pub fn runs_of_unique<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Vec<&[T]> {
+    let mut runs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut start = 0;
+    for (i, item) in items.iter().enumerate() {
+        if !seen.insert(key(item)) {
+            runs.push(&items[start..i]);
+            seen.clear();
+            seen.insert(key(item));
+            start = i;
+        }
+    }
+    if start < items.len() {
+        runs.push(&items[start..]);
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_rows_is_a_power_of_two_under_the_parameter_limit() {
+        for (width, shared, cap) in [(6, 1, 512), (16, 1, 4096), (4, 1, 100_000), (7, 0, 3), (1, 0, 1)] {
+            let m = max_rows(width, shared, cap);
+            assert!(m.is_power_of_two(), "{m}");
+            assert!(m <= cap);
+            assert!(m * width + shared <= MAX_PARAMS, "{width} {shared} {cap} -> {m}");
+        }
+        assert_eq!(max_rows(4, 1, 100_000), 4096, "32,765 / 4 = 8,191 rounds down to 4,096");
+        assert_eq!(max_rows(6, 1, 512), 512);
+    }
+
+    #[test]
+    fn chunks_cover_every_row_with_few_distinct_sizes() {
+        assert_eq!(chunk_sizes(0, 8), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1, 8), vec![1]);
+        assert_eq!(chunk_sizes(8, 8), vec![8]);
+        assert_eq!(chunk_sizes(21, 8), vec![8, 8, 4, 1]);
+        for n in 0..2_000 {
+            let sizes = chunk_sizes(n, 256);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
+        }
+    }
+
+    #[test]
+    fn values_numbers_row_parameters_after_the_shared_ones() {
+        assert_eq!(values(2, 1, &["?", "?", "$1"]), "($2,$3,$1),($4,$5,$1)");
+        assert_eq!(values(1, 0, &["?", "'pending'", "?"]), "($1,'pending',$2)");
+        assert_eq!(values(0, 0, &["?"]), "");
+        assert_eq!(in_list(3, 2), "$2,$3,$4");
+    }
+
+    #[test]
+    fn runs_never_repeat_a_key_and_keep_order() {
+        let items = [1, 2, 1, 3, 3, 4];
+        let runs = runs_of_unique(&items, |i| *i);
+        assert_eq!(runs, vec![&[1, 2][..], &[1, 3][..], &[3, 4][..]]);
+        assert!(runs_of_unique(&[] as &[u8], |i| *i).is_empty());
+    }
+}
