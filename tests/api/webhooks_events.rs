@@ -334,3 +334,35 @@ crate::webhook_test!(
         }
     }
 );
+
+crate::webhook_test!(
+    a_revoked_key_stops_publishing_at_once,
+    |c: &mut hookline::config::Config| {
+        c.delivery.enabled = false;
+    },
+    |app: TestApp| async move {
+        let (a, key) = app.account_with_key("A").await;
+        // Verified (and cached) by a few publishes first.
+        for _ in 0..3 {
+            app.publish(&a, &key, json!({"event_type": "x", "payload": {}})).await;
+        }
+        let (_, keys) = app.get(&format!("/v1/api/accounts/{a}/keys"), &app.admin_key).await;
+        let key_id = keys["data"][0]["id"].as_str().unwrap().to_string();
+        let (s, _) = app
+            .delete(&format!("/v1/api/accounts/{a}/keys/{key_id}"), &app.admin_key)
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, body) = app
+            .post(
+                &format!("/v1/api/accounts/{a}/webhooks/events"),
+                &key,
+                json!({"event_type": "x", "payload": {}}),
+            )
+            .await;
+        assert_error(s, &body, 401, "UNAUTHORIZED");
+        assert!(!body.to_string().contains(&key), "the key is never echoed");
+        // Other keys are looked up again and keep working.
+        let (s, _) = app.get(&format!("/v1/api/accounts/{a}"), &app.admin_key).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+);
