@@ -13,6 +13,7 @@ use crate::delivery::filter::Subscription;
 // The pure statement builders; a file of their own beside this one (`webhook_rows.rs`).
 #[path = "webhook_rows.rs"]
 mod rows;
+use rows::Style;
 
 /// One event to publish; `payload` is the JSON text as it will be delivered.
 #[derive(Clone, Debug)]
@@ -127,63 +128,68 @@ const DELIVERY_ROWS: usize = 1_024;
 const ATTEMPT_ROWS: usize = 256;
 const UPDATE_ROWS: usize = 512;
 
-/// `$1` = created_at; per row: id, account_id, event_id, event_type, payload, labels.
-fn insert_events(n: usize) -> String {
+// Parameters are numbered in order of appearance (see `rows::Style`), and bound in that order.
+
+/// Per row: id, account_id, event_id, event_type, payload, labels, created_at.
+fn insert_events(s: Style, n: usize) -> String {
     format!(
         "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at) VALUES {}
          ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id",
-        rows::values(n, 1, &["?", "?", "?", "?", "?", "?", "$1"])
+        rows::values(s, n, 1, &["?"; 7])
     )
 }
 
-/// `$1` = account_id; then `n` event ids.
-fn find_events(n: usize) -> String {
+/// account_id, then `n` event ids.
+fn find_events(s: Style, n: usize) -> String {
     format!(
-        "SELECT id, event_id FROM webhook_events WHERE account_id = $1 AND event_id IN ({})",
-        rows::in_list(n, 2)
+        "SELECT id, event_id FROM webhook_events WHERE account_id = {} AND event_id IN ({})",
+        s.param(1),
+        rows::in_list(s, n, 2)
     )
 }
 
-/// `$1` = now; per row: id, account_id, event_id, endpoint_id.
-fn insert_deliveries(n: usize) -> String {
+/// Per row: id, account_id, event_id, endpoint_id, then now three times (next attempt,
+/// created, updated).
+fn insert_deliveries(s: Style, n: usize) -> String {
     format!(
         "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, attempts, next_attempt_at,
            lease_until, created_at, updated_at) VALUES {}",
-        rows::values(n, 1, &["?", "?", "?", "?", "'pending'", "0", "$1", "0", "$1", "$1"])
+        rows::values(s, n, 1, &["?", "?", "?", "?", "'pending'", "0", "?", "0", "?", "?"])
     )
 }
 
-/// `$1` = now; per row: delivery id, owner, status, next_attempt_at, last_status, last_error.
+/// now; then per row: delivery id, owner, status, next_attempt_at, last_status, last_error.
 /// Only rows whose lease `owner` still holds move; their ids come back.
-fn record_outcomes(n: usize) -> String {
+fn record_outcomes(s: Style, n: usize) -> String {
     format!(
-        "UPDATE webhook_deliveries SET status = v.column3, attempts = webhook_deliveries.attempts + 1,
+        "UPDATE webhook_deliveries SET updated_at = {}, status = v.column3, attempts = webhook_deliveries.attempts + 1,
            next_attempt_at = v.column4, lease_owner = NULL, lease_until = 0, last_status = v.column5,
-           last_error = v.column6, updated_at = $1
+           last_error = v.column6
          FROM (VALUES {}) AS v
          WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2
          RETURNING webhook_deliveries.id",
-        rows::values(n, 1, &["?", "?", "?", "?", "?", "?"])
+        s.param(1),
+        rows::values(s, n, 2, &["?"; 6])
     )
 }
 
 /// Per row: delivery id, owner, next_attempt_at.
-fn postpone(n: usize) -> String {
+fn postpone(s: Style, n: usize) -> String {
     format!(
         "UPDATE webhook_deliveries SET next_attempt_at = v.column3, lease_owner = NULL, lease_until = 0
          FROM (VALUES {}) AS v
          WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2",
-        rows::values(n, 0, &["?", "?", "?"])
+        rows::values(s, n, 1, &["?"; 3])
     )
 }
 
 /// Per row: the 16 columns of an attempt.
-fn insert_attempts(n: usize) -> String {
+fn insert_attempts(s: Style, n: usize) -> String {
     format!(
         "INSERT INTO webhook_attempts (id, delivery_id, account_id, event_id, endpoint_id, attempt, cause, succeeded,
            response_status, response_headers, response_body, request_headers, error_class, error_message, latency_ms,
            created_at) VALUES {}",
-        rows::values(n, 0, &["?"; 16])
+        rows::values(s, n, 1, &["?"; 16])
     )
 }
 
@@ -257,6 +263,10 @@ impl Store {
         order.sort_by(|&a, &b| {
             (firsts[a].account_id, &firsts[a].event.event_id).cmp(&(firsts[b].account_id, &firsts[b].event.event_id))
         });
+        let style = match self.db {
+            Db::Sqlite { .. } => Style::Question,
+            Db::Postgres(_) => Style::Dollar,
+        };
         let mut accounts: Vec<Uuid> = publishes.iter().map(|b| b.account_id).collect();
         accounts.sort();
         accounts.dedup();
@@ -276,14 +286,14 @@ impl Store {
 
             // Events: whatever comes back was new; the rest existed before.
             let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
-            let max = rows::max_rows(6, 1, EVENT_ROWS);
+            let max = rows::max_rows(7, 0, EVENT_ROWS);
             let mut at = 0;
             for size in rows::chunk_sizes(order.len(), max) {
-                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_events(size))).bind(now);
+                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_events(style, size)));
                 for &i in &order[at..at + size] {
                     let c = &firsts[i];
                     q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
-                        .bind(&c.event.payload).bind(Json(&c.event.labels));
+                        .bind(&c.event.payload).bind(Json(&c.event.labels)).bind(now);
                 }
                 inserted.extend(q.fetch_all(&mut *tx).await?);
                 at += size;
@@ -300,7 +310,7 @@ impl Store {
                     .collect();
                 let mut at = 0;
                 for size in rows::chunk_sizes(missing.len(), max) {
-                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(find_events(size))).bind(*account_id);
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(find_events(style, size))).bind(*account_id);
                     for &i in &missing[at..at + size] {
                         q = q.bind(&firsts[i].event.event_id);
                     }
@@ -324,12 +334,13 @@ impl Store {
                     }
                 }
             }
-            let max = rows::max_rows(4, 1, DELIVERY_ROWS);
+            let max = rows::max_rows(7, 0, DELIVERY_ROWS);
             let mut at = 0;
             for size in rows::chunk_sizes(deliveries.len(), max) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_deliveries(size))).bind(now);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_deliveries(style, size)));
                 for (account_id, event_id, endpoint_id) in &deliveries[at..at + size] {
-                    q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id);
+                    q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id)
+                        .bind(now).bind(now).bind(now);
                 }
                 q.execute(&mut *tx).await?;
                 at += size;
@@ -345,7 +356,7 @@ impl Store {
                 let max = rows::max_rows(3, 0, UPDATE_ROWS);
                 let mut at = 0;
                 for size in rows::chunk_sizes(postponed.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(postpone(size)));
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(postpone(style, size)));
                     for (id, owner, when) in &postponed[at..at + size] {
                         q = q.bind(*id).bind(*owner).bind(*when);
                     }
@@ -361,7 +372,7 @@ impl Store {
                 let max = rows::max_rows(6, 1, UPDATE_ROWS);
                 let mut at = 0;
                 for size in rows::chunk_sizes(outcomes.len(), max) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(record_outcomes(size))).bind(now);
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(record_outcomes(style, size))).bind(now);
                     for (owner, next, r) in &outcomes[at..at + size] {
                         let (status, when) = match next {
                             NextState::Retry(when) => ("pending", *when),
@@ -381,7 +392,7 @@ impl Store {
                 let max = rows::max_rows(16, 0, ATTEMPT_ROWS);
                 let mut at = 0;
                 for size in rows::chunk_sizes(attempts.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_attempts(size)));
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_attempts(style, size)));
                     for r in &attempts[at..at + size] {
                         q = q.bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
                             .bind(r.attempt).bind(&r.cause).bind(r.succeeded).bind(r.response_status)
