@@ -1,10 +1,10 @@
 //! Who is calling: `Authorization: Bearer <API key>` → [`Auth`], plus the per-key rate limit of
 //! the route's category.
 //!
-//! A verified key is cached for [`KEY_CACHE_TTL_MS`] so a publish does not read the database
-//! to authenticate. Revoking a key through this node's API takes effect at once (the cache is
-//! dropped, see `Store::key_revocations`); a revocation made through another node takes effect
-//! here within that TTL.
+//! The publish routes take [`CachedAuth`]: a key verified within [`KEY_CACHE_TTL_MS`] is trusted
+//! without a database read. Revoking a key through this node's API takes effect at once (the
+//! cache is dropped, see `Store::key_revocations`); a revocation made through another node or
+//! the CLI reaches the publish routes within that TTL, and every other route at once.
 //!
 //! Authorization rules, applied by handlers through [`Auth`]'s methods:
 //! - an `admin` key reaches every account;
@@ -70,21 +70,37 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = bearer_token(parts)
-            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>`"))?;
-        let digest = hash_api_key(key);
-        let now = now_ms();
-        // Read before the lookup: a revocation committing meanwhile makes this entry stale.
-        let epoch = state.store.key_revocations();
-        let keys = &state.rate_limits.keys;
-        let auth = match keys.get(&digest, now, epoch) {
-            Some(auth) => auth,
-            None => {
-                let record = state
-                    .store
-                    .find_api_key(&digest)
-                    .await?
-                    .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
+        authenticate(parts, state, false).await
+    }
+}
+
+/// [`Auth`] for the hot publish routes: a key verified within [`KEY_CACHE_TTL_MS`] is trusted
+/// without reading the database again. A revocation through this node's API still takes effect
+/// at once; one made elsewhere (another node, the CLI) reaches these routes within the TTL.
+/// Every other route takes [`Auth`], which reads the key on each request.
+pub struct CachedAuth(pub Auth);
+
+impl FromRequestParts<AppState> for CachedAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state, true).await.map(CachedAuth)
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState, cached: bool) -> Result<Auth, ApiError> {
+    let key = bearer_token(parts)
+        .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>`"))?;
+    let digest = hash_api_key(key);
+    let now = now_ms();
+    // Read before the lookup: a revocation committing meanwhile makes what it finds stale.
+    let epoch = state.store.key_revocations();
+    let keys = &state.rate_limits.keys;
+    let hit = if cached { keys.get(&digest, now, epoch) } else { None };
+    let auth = match hit {
+        Some(auth) => auth,
+        None => match state.store.find_api_key(&digest).await? {
+            Some(record) => {
                 let auth = Auth {
                     key_id: record.id,
                     role: record.role,
@@ -93,15 +109,20 @@ impl FromRequestParts<AppState> for Auth {
                 keys.put(digest, auth.clone(), now, epoch);
                 auth
             }
-        };
-        let category = parts
-            .extensions
-            .get::<RateCategory>()
-            .copied()
-            .unwrap_or(RateCategory::BotManagement);
-        state.rate_limits.check(category, auth.key_id)?;
-        Ok(auth)
-    }
+            None => {
+                // Revoked elsewhere: the cached routes learn it now too.
+                keys.forget(&digest);
+                return Err(ApiError::unauthorized("invalid or revoked API key"));
+            }
+        },
+    };
+    let category = parts
+        .extensions
+        .get::<RateCategory>()
+        .copied()
+        .unwrap_or(RateCategory::BotManagement);
+    state.rate_limits.check(category, auth.key_id)?;
+    Ok(auth)
 }
 
 /// How long a verified key is trusted without asking the database: the bound on how late a
@@ -175,6 +196,13 @@ impl KeyCache {
             fetched_at: now,
         };
         inner.entries.insert(slot(&digest), entry);
+    }
+
+    /// Drop what is cached for `digest` (its key was found revoked).
+    pub fn forget(&self, digest: &[u8; 32]) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.entries.remove(&slot(digest));
+        }
     }
 
     /// Drop expired entries (memory only; `get` never answers with one).
@@ -302,5 +330,9 @@ mod tests {
         cache.put(a, auth(1), 1_000, 0);
         a[31] ^= 1; // same first 8 bytes, different key
         assert!(cache.get(&a, 1_001, 0).is_none());
+        a[31] ^= 1;
+        assert!(cache.get(&a, 1_001, 0).is_some());
+        cache.forget(&a);
+        assert!(cache.get(&a, 1_001, 0).is_none(), "forgotten once found revoked");
     }
 }
