@@ -303,9 +303,15 @@ mod tests {
         let d = [7u8; 32];
         assert!(cache.get(&d, 1_000, 0).is_none(), "misses are not invented");
         cache.put(d, auth(1), 1_000, 0);
-        assert_eq!(cache.get(&d, 1_000 + KEY_CACHE_TTL_MS - 1, 0).map(|a| a.key_id), Some(Uuid::from_u128(1)));
+        assert_eq!(
+            cache.get(&d, 1_000 + KEY_CACHE_TTL_MS - 1, 0).map(|a| a.key_id),
+            Some(Uuid::from_u128(1))
+        );
         assert!(cache.get(&d, 1_000 + KEY_CACHE_TTL_MS, 0).is_none(), "expired");
-        assert!(cache.get(&d, 999, 0).is_none(), "a clock that went back does not extend trust");
+        assert!(
+            cache.get(&d, 999, 0).is_none(),
+            "a clock that went back does not extend trust"
+        );
     }
 
     #[test]
@@ -315,7 +321,10 @@ mod tests {
         cache.put([2u8; 32], auth(2), 1_000, 3);
         assert!(cache.get(&[2u8; 32], 1_001, 3).is_some());
         assert!(cache.get(&[1u8; 32], 1_001, 4).is_none(), "a key was revoked since");
-        assert!(cache.get(&[2u8; 32], 1_001, 3).is_none(), "and the whole cache went with it");
+        assert!(
+            cache.get(&[2u8; 32], 1_001, 3).is_none(),
+            "and the whole cache went with it"
+        );
         cache.put([2u8; 32], auth(2), 1_002, 3);
         assert!(
             cache.get(&[2u8; 32], 1_003, 4).is_none(),

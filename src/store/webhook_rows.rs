@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn values_number_parameters_in_order_of_appearance() {
         assert_eq!(values(Style::Dollar, 2, 2, &["?", "0", "?"]), "($2,0,$3),($4,0,$5)");
-        assert_eq!(values(Style::Dollar, 1, 1, &["?", "'pending'", "?"]), "($1,'pending',$2)");
+        assert_eq!(
+            values(Style::Dollar, 1, 1, &["?", "'pending'", "?"]),
+            "($1,'pending',$2)"
+        );
         assert_eq!(values(Style::Question, 2, 2, &["?", "0", "?"]), "(?,0,?),(?,0,?)");
         assert_eq!(values(Style::Dollar, 0, 1, &["?"]), "");
         assert_eq!(in_list(Style::Dollar, 3, 2), "$2,$3,$4");

@@ -226,7 +226,11 @@ crate::webhook_test!(
         let (a, key) = app.account_with_key("A").await;
         app.endpoint(&a, &key, json!({"url": "http://127.0.0.1:9/all"})).await;
         let earlier = app
-            .publish(&a, &key, json!({"event_type": "x", "payload": {"n": 0}, "event_id": "d-1"}))
+            .publish(
+                &a,
+                &key,
+                json!({"event_type": "x", "payload": {"n": 0}, "event_id": "d-1"}),
+            )
             .await;
         // One group: an id published before, a new id twice, another new id, the old one again.
         let ids = ["d-1", "d-2", "d-2", "d-3", "d-1"];
@@ -243,7 +247,10 @@ crate::webhook_test!(
         assert_eq!(dup, [true, false, true, false, true]);
         assert_eq!(rows[0]["id"], earlier["id"]);
         assert_eq!(rows[4]["id"], earlier["id"]);
-        assert_eq!(rows[2]["id"], rows[1]["id"], "a repeat within the group answers the first");
+        assert_eq!(
+            rows[2]["id"], rows[1]["id"],
+            "a repeat within the group answers the first"
+        );
         assert_ne!(rows[1]["id"], rows[3]["id"]);
 
         let (_, list) = app.get(&format!("/v1/api/accounts/{a}/webhooks/events"), &key).await;
@@ -270,7 +277,11 @@ crate::webhook_test!(
         // Concurrent single publishes of one id share groups or not; exactly one is new.
         let one = format!("/v1/api/accounts/{a}/webhooks/events");
         let sends = (0..16).map(|n| {
-            app.post(&one, &key, json!({"event_type": "x", "payload": {"n": n}, "event_id": "same"}))
+            app.post(
+                &one,
+                &key,
+                json!({"event_type": "x", "payload": {"n": n}, "event_id": "same"}),
+            )
         });
         let answers = futures::future::join_all(sends).await;
         let mut new = 0;
@@ -295,7 +306,10 @@ crate::webhook_test!(
         // 32,766 per statement, so the writes must be split.
         let mut endpoints = Vec::new();
         for i in 0..9 {
-            endpoints.push(app.endpoint(&a, &key, json!({"url": format!("http://127.0.0.1:9/{i}")})).await);
+            endpoints.push(
+                app.endpoint(&a, &key, json!({"url": format!("http://127.0.0.1:9/{i}")}))
+                    .await,
+            );
         }
         endpoints.sort();
         let events: Vec<Value> = (0..1000)
@@ -308,9 +322,16 @@ crate::webhook_test!(
         assert_eq!(rows.len(), 1000);
         assert!(rows.iter().all(|r| r["duplicate"] == false));
         for i in [0, 511, 512, 999] {
-            assert_eq!(rows[i]["event_id"], format!("m-{i}"), "answers keep the request's order");
+            assert_eq!(
+                rows[i]["event_id"],
+                format!("m-{i}"),
+                "answers keep the request's order"
+            );
             let (_, ev) = app
-                .get(&format!("/v1/api/webhooks/events/{}", rows[i]["id"].as_str().unwrap()), &key)
+                .get(
+                    &format!("/v1/api/webhooks/events/{}", rows[i]["id"].as_str().unwrap()),
+                    &key,
+                )
                 .await;
             assert_eq!(ev["data"]["payload"]["i"], i);
             let mut got: Vec<String> = ev["data"]["deliveries"]
