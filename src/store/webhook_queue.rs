@@ -122,7 +122,8 @@ const ENDPOINT_OK: &str =
 const ENDPOINT_FAILING: &str =
     "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL";
 
-/// Per-statement row caps (powers of two; see [`rows::max_rows`]).
+/// Per-statement row caps (powers of two; see [`rows::max_rows`]); on PostgreSQL also capped
+/// by bytes (see [`rows::PG_STATEMENT_BYTES`]).
 const EVENT_ROWS: usize = 512;
 const DELIVERY_ROWS: usize = 1_024;
 const ATTEMPT_ROWS: usize = 256;
@@ -267,6 +268,12 @@ impl Store {
             Db::Sqlite { .. } => Style::Question,
             Db::Postgres(_) => Style::Dollar,
         };
+        // Rows per statement for rows of about `total / n` bytes: SQLite runs in-process and
+        // takes the row caps as they are; PostgreSQL statements stay near a byte budget.
+        let cap = |cap: usize, total: usize, n: usize| match style {
+            Style::Question => cap,
+            Style::Dollar => cap.min(rows::byte_cap(total, n, rows::PG_STATEMENT_BYTES)),
+        };
         let mut accounts: Vec<Uuid> = publishes.iter().map(|b| b.account_id).collect();
         accounts.sort();
         accounts.dedup();
@@ -286,7 +293,11 @@ impl Store {
 
             // Events: whatever comes back was new; the rest existed before.
             let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
-            let max = rows::max_rows(7, 0, EVENT_ROWS);
+            let bytes: usize = firsts.iter().map(|c| {
+                let e = c.event;
+                e.payload.len() + e.event_id.len() + e.event_type.len() + e.labels.iter().map(|l| l.len() + 3).sum::<usize>() + 80
+            }).sum();
+            let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
             let mut at = 0;
             for size in rows::chunk_sizes(order.len(), max) {
                 let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_events(style, size)));
@@ -303,7 +314,8 @@ impl Store {
             }
 
             // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
-            let max = rows::max_rows(1, 1, EVENT_ROWS);
+            let bytes: usize = firsts.iter().map(|c| c.event.event_id.len() + 8).sum();
+            let max = rows::max_rows(1, 1, cap(EVENT_ROWS, bytes, firsts.len()));
             for account_id in &accounts {
                 let missing: Vec<usize> = (0..firsts.len())
                     .filter(|&i| firsts[i].resolved.is_none() && firsts[i].account_id == *account_id)
@@ -334,7 +346,8 @@ impl Store {
                     }
                 }
             }
-            let max = rows::max_rows(7, 0, DELIVERY_ROWS);
+            // Four ids, three timestamps, with their framing.
+            let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
             let mut at = 0;
             for size in rows::chunk_sizes(deliveries.len(), max) {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_deliveries(style, size)));
@@ -353,7 +366,7 @@ impl Store {
                     QueueWrite::Postpone { delivery_id, owner, at } => Some((*delivery_id, *owner, *at)),
                     QueueWrite::Outcome { .. } => None,
                 }).collect();
-                let max = rows::max_rows(3, 0, UPDATE_ROWS);
+                let max = rows::max_rows(3, 0, cap(UPDATE_ROWS, 60, 1));
                 let mut at = 0;
                 for size in rows::chunk_sizes(postponed.len(), max) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(postpone(style, size)));
@@ -369,7 +382,7 @@ impl Store {
                     QueueWrite::Postpone { .. } => None,
                 }).collect();
                 let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
-                let max = rows::max_rows(6, 1, UPDATE_ROWS);
+                let max = rows::max_rows(6, 1, cap(UPDATE_ROWS, 100, 1));
                 let mut at = 0;
                 for size in rows::chunk_sizes(outcomes.len(), max) {
                     let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(record_outcomes(style, size))).bind(now);
@@ -389,7 +402,10 @@ impl Store {
                 // logs no attempt for it.
                 let attempts: Vec<&AttemptRecord> =
                     outcomes.iter().map(|(_, _, r)| *r).filter(|r| moved.contains(&r.delivery_id)).collect();
-                let max = rows::max_rows(16, 0, ATTEMPT_ROWS);
+                let bytes: usize = attempts.iter().map(|r| {
+                    r.response_body.len() + r.error_message.as_ref().map_or(0, String::len) + 400
+                }).sum();
+                let max = rows::max_rows(16, 0, cap(ATTEMPT_ROWS, bytes, attempts.len()));
                 let mut at = 0;
                 for size in rows::chunk_sizes(attempts.len(), max) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_attempts(style, size)));
