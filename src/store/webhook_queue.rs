@@ -129,71 +129,6 @@ const DELIVERY_ROWS: usize = 1_024;
 const ATTEMPT_ROWS: usize = 256;
 const UPDATE_ROWS: usize = 512;
 
-// Parameters are numbered in order of appearance (see `rows::Style`), and bound in that order.
-
-/// Per row: id, account_id, event_id, event_type, payload, labels, created_at.
-fn insert_events(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at) VALUES {}
-         ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id",
-        rows::values(s, n, 1, &["?"; 7])
-    )
-}
-
-/// account_id, then `n` event ids.
-fn find_events(s: Style, n: usize) -> String {
-    format!(
-        "SELECT id, event_id FROM webhook_events WHERE account_id = {} AND event_id IN ({})",
-        s.param(1),
-        rows::in_list(s, n, 2)
-    )
-}
-
-/// Per row: id, account_id, event_id, endpoint_id, then now three times (next attempt,
-/// created, updated).
-fn insert_deliveries(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, attempts, next_attempt_at,
-           lease_until, created_at, updated_at) VALUES {}",
-        rows::values(s, n, 1, &["?", "?", "?", "?", "'pending'", "0", "?", "0", "?", "?"])
-    )
-}
-
-/// now; then per row: delivery id, owner, status, next_attempt_at, last_status, last_error.
-/// Only rows whose lease `owner` still holds move; their ids come back.
-fn record_outcomes(s: Style, n: usize) -> String {
-    format!(
-        "UPDATE webhook_deliveries SET updated_at = {}, status = v.column3, attempts = webhook_deliveries.attempts + 1,
-           next_attempt_at = v.column4, lease_owner = NULL, lease_until = 0, last_status = v.column5,
-           last_error = v.column6
-         FROM (VALUES {}) AS v
-         WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2
-         RETURNING webhook_deliveries.id",
-        s.param(1),
-        rows::values(s, n, 2, &["?"; 6])
-    )
-}
-
-/// Per row: delivery id, owner, next_attempt_at.
-fn postpone(s: Style, n: usize) -> String {
-    format!(
-        "UPDATE webhook_deliveries SET next_attempt_at = v.column3, lease_owner = NULL, lease_until = 0
-         FROM (VALUES {}) AS v
-         WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2",
-        rows::values(s, n, 1, &["?"; 3])
-    )
-}
-
-/// Per row: the 16 columns of an attempt.
-fn insert_attempts(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO webhook_attempts (id, delivery_id, account_id, event_id, endpoint_id, attempt, cause, succeeded,
-           response_status, response_headers, response_body, request_headers, error_class, error_message, latency_ms,
-           created_at) VALUES {}",
-        rows::values(s, n, 1, &["?"; 16])
-    )
-}
-
 /// How one published event is answered: the first of its `(account, event_id)` in the group
 /// (`first`), or a repeat within the group of an earlier one.
 #[derive(Clone, Copy)]
@@ -300,7 +235,7 @@ impl Store {
             let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
             let mut at = 0;
             for size in rows::chunk_sizes(order.len(), max) {
-                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_events(style, size)));
+                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events(style, size)));
                 for &i in &order[at..at + size] {
                     let c = &firsts[i];
                     q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
@@ -322,7 +257,7 @@ impl Store {
                     .collect();
                 let mut at = 0;
                 for size in rows::chunk_sizes(missing.len(), max) {
-                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(find_events(style, size))).bind(*account_id);
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, size))).bind(*account_id);
                     for &i in &missing[at..at + size] {
                         q = q.bind(&firsts[i].event.event_id);
                     }
@@ -350,7 +285,7 @@ impl Store {
             let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
             let mut at = 0;
             for size in rows::chunk_sizes(deliveries.len(), max) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_deliveries(style, size)));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_deliveries(style, size)));
                 for (account_id, event_id, endpoint_id) in &deliveries[at..at + size] {
                     q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id)
                         .bind(now).bind(now).bind(now);
@@ -369,7 +304,7 @@ impl Store {
                 let max = rows::max_rows(3, 0, cap(UPDATE_ROWS, 60, 1));
                 let mut at = 0;
                 for size in rows::chunk_sizes(postponed.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(postpone(style, size)));
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, size)));
                     for (id, owner, when) in &postponed[at..at + size] {
                         q = q.bind(*id).bind(*owner).bind(*when);
                     }
@@ -385,7 +320,7 @@ impl Store {
                 let max = rows::max_rows(6, 1, cap(UPDATE_ROWS, 100, 1));
                 let mut at = 0;
                 for size in rows::chunk_sizes(outcomes.len(), max) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(record_outcomes(style, size))).bind(now);
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, size))).bind(now);
                     for (owner, next, r) in &outcomes[at..at + size] {
                         let (status, when) = match next {
                             NextState::Retry(when) => ("pending", *when),
@@ -408,7 +343,7 @@ impl Store {
                 let max = rows::max_rows(16, 0, cap(ATTEMPT_ROWS, bytes, attempts.len()));
                 let mut at = 0;
                 for size in rows::chunk_sizes(attempts.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_attempts(style, size)));
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, size)));
                     for r in &attempts[at..at + size] {
                         q = q.bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
                             .bind(r.attempt).bind(&r.cause).bind(r.succeeded).bind(r.response_status)

@@ -109,6 +109,72 @@ pub fn in_list(style: Style, n: usize, first: usize) -> String {
     (first..first + n).map(|i| style.param(i)).collect::<Vec<_>>().join(",")
 }
 
+// The outbound queue's statements. Parameters are numbered in order of appearance (see
+// [`Style`]) and bound in that order.
+
+/// Per row: id, account_id, event_id, event_type, payload, labels, created_at.
+pub fn insert_events(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at) VALUES {}
+         ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id",
+        values(s, n, 1, &["?"; 7])
+    )
+}
+
+/// account_id, then `n` event ids.
+pub fn find_events(s: Style, n: usize) -> String {
+    format!(
+        "SELECT id, event_id FROM webhook_events WHERE account_id = {} AND event_id IN ({})",
+        s.param(1),
+        in_list(s, n, 2)
+    )
+}
+
+/// Per row: id, account_id, event_id, endpoint_id, then now three times (next attempt,
+/// created, updated).
+pub fn insert_deliveries(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, attempts, next_attempt_at,
+           lease_until, created_at, updated_at) VALUES {}",
+        values(s, n, 1, &["?", "?", "?", "?", "'pending'", "0", "?", "0", "?", "?"])
+    )
+}
+
+/// now; then per row: delivery id, owner, status, next_attempt_at, last_status, last_error.
+/// Only rows whose lease `owner` still holds move; their ids come back.
+pub fn record_outcomes(s: Style, n: usize) -> String {
+    format!(
+        "UPDATE webhook_deliveries SET updated_at = {}, status = v.column3, attempts = webhook_deliveries.attempts + 1,
+           next_attempt_at = v.column4, lease_owner = NULL, lease_until = 0, last_status = v.column5,
+           last_error = v.column6
+         FROM (VALUES {}) AS v
+         WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2
+         RETURNING webhook_deliveries.id",
+        s.param(1),
+        values(s, n, 2, &["?"; 6])
+    )
+}
+
+/// Per row: delivery id, owner, next_attempt_at.
+pub fn postpone(s: Style, n: usize) -> String {
+    format!(
+        "UPDATE webhook_deliveries SET next_attempt_at = v.column3, lease_owner = NULL, lease_until = 0
+         FROM (VALUES {}) AS v
+         WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2",
+        values(s, n, 1, &["?"; 3])
+    )
+}
+
+/// Per row: the 16 columns of an attempt.
+pub fn insert_attempts(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO webhook_attempts (id, delivery_id, account_id, event_id, endpoint_id, attempt, cause, succeeded,
+           response_status, response_headers, response_body, request_headers, error_class, error_message, latency_ms,
+           created_at) VALUES {}",
+        values(s, n, 1, &["?"; 16])
+    )
+}
+
 /// Split `items` into consecutive runs in which `key` never repeats, keeping the order: a
 /// multi-row `UPDATE … FROM (VALUES …)` may apply only one of two rows naming the same target.
 pub fn runs_of_unique<T, K: Eq + std::hash::Hash>(items: &[T], key: impl Fn(&T) -> K) -> Vec<&[T]> {
@@ -181,6 +247,17 @@ mod tests {
         assert_eq!(values(Style::Dollar, 0, 1, &["?"]), "");
         assert_eq!(in_list(Style::Dollar, 3, 2), "$2,$3,$4");
         assert_eq!(in_list(Style::Question, 3, 2), "?,?,?");
+    }
+
+    #[test]
+    fn statements_bind_in_the_same_order_on_both_backends() {
+        let q = record_outcomes(Style::Question, 2);
+        let d = record_outcomes(Style::Dollar, 2);
+        assert_eq!(q.matches('?').count(), 13, "now, then 6 per row");
+        assert!(d.contains("updated_at = $1") && d.contains("($2,$3,$4,$5,$6,$7),($8,$9,$10,$11,$12,$13)"));
+        assert!(!d.contains("$14"));
+        assert_eq!(insert_deliveries(Style::Question, 3).matches('?').count(), 21);
+        assert!(find_events(Style::Dollar, 2).ends_with("account_id = $1 AND event_id IN ($2,$3)"));
     }
 
     #[test]
