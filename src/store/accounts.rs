@@ -1,5 +1,7 @@
 //! Accounts (tenants) and their API keys.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use uuid::Uuid;
 
 use super::{Page, Store, StoreError, StoreResult, conflict_on_unique, new_id, now_ms, on_db};
@@ -82,7 +84,19 @@ pub struct NewKey<'a> {
     pub prefix: &'a str,
 }
 
+/// How many keys this process has revoked. Caches of key lookups (the HTTP layer's) remember
+/// the count they were filled at and drop what they hold when it moved, so a revocation through
+/// this node's API takes effect at once. Process-wide rather than per store: a second store in
+/// the same process (tests) only costs its cache a refill.
+static REVOCATIONS: AtomicU64 = AtomicU64::new(0);
+
 impl Store {
+    /// See [`REVOCATIONS`]: read it *before* looking a key up, so a revocation that commits
+    /// while the lookup runs still invalidates what the lookup caches.
+    pub fn key_revocations(&self) -> u64 {
+        REVOCATIONS.load(Ordering::SeqCst)
+    }
+
     pub async fn create_account(&self, name: &str) -> StoreResult<Account> {
         let now = now_ms();
         let account = Account {
@@ -204,6 +218,8 @@ impl Store {
             sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(id).bind(now_ms()).execute(pool).await.map(|r| r.rows_affected())
         })?;
+        // After the commit, and before the caller answers: the next request sees the new count.
+        REVOCATIONS.fetch_add(1, Ordering::SeqCst);
         Ok(done == 1)
     }
 }

@@ -2,11 +2,18 @@
 //! deliveries under a lease, and recording attempts. Publishes and outcomes arrive in groups
 //! from the delivery writer (group commit) and are committed in one transaction per group.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Db, Store, StoreError, StoreResult, new_id, on_db};
 use crate::delivery::filter::Subscription;
+
+// The pure statement builders; a file of their own beside this one (`webhook_rows.rs`).
+#[path = "webhook_rows.rs"]
+mod rows;
+use rows::Style;
 
 /// One event to publish; `payload` is the JSON text as it will be delivered.
 #[derive(Clone, Debug)]
@@ -73,6 +80,16 @@ pub enum QueueWrite {
     Postpone { delivery_id: Uuid, owner: Uuid, at: i64 },
 }
 
+impl QueueWrite {
+    /// The delivery this write moves.
+    pub fn delivery_id(&self) -> Uuid {
+        match self {
+            QueueWrite::Outcome { record, .. } => record.delivery_id,
+            QueueWrite::Postpone { delivery_id, .. } => *delivery_id,
+        }
+    }
+}
+
 /// A claimed delivery with what sending it needs.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Claimed {
@@ -99,111 +116,251 @@ struct SubRow {
     labels: Json<Vec<String>>,
 }
 
-const INSERT_EVENT: &str =
-    "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id";
-const FIND_EVENT: &str = "SELECT id FROM webhook_events WHERE account_id = $1 AND event_id = $2";
 const MATCHING: &str = "SELECT id, event_types, labels FROM webhook_endpoints WHERE account_id = $1 AND enabled";
-const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, attempts,
-       next_attempt_at, lease_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, 0, $5, $5)";
-const RECORD_OUTCOME: &str = "UPDATE webhook_deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
-       lease_owner = NULL, lease_until = 0, last_status = $5, last_error = $6, updated_at = $7
-     WHERE id = $1 AND lease_owner = $2";
-const INSERT_ATTEMPT: &str =
-    "INSERT INTO webhook_attempts (id, delivery_id, account_id, event_id, endpoint_id, attempt,
-       cause, succeeded, response_status, response_headers, response_body, request_headers, error_class, error_message,
-       latency_ms, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)";
-const POSTPONE: &str = "UPDATE webhook_deliveries SET next_attempt_at = $3, lease_owner = NULL, lease_until = 0
-     WHERE id = $1 AND lease_owner = $2";
 const ENDPOINT_OK: &str =
     "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL";
 const ENDPOINT_FAILING: &str =
     "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL";
 
+/// Per-statement row caps (powers of two; see [`rows::max_rows`]); on PostgreSQL also capped
+/// by bytes (see [`rows::PG_STATEMENT_BYTES`]).
+const EVENT_ROWS: usize = 512;
+const DELIVERY_ROWS: usize = 1_024;
+const ATTEMPT_ROWS: usize = 256;
+const UPDATE_ROWS: usize = 512;
+
+/// How one published event is answered: the first of its `(account, event_id)` in the group
+/// (`first`), or a repeat within the group of an earlier one.
+#[derive(Clone, Copy)]
+enum Slot {
+    First(usize),
+    Repeat(usize),
+}
+
+/// An event that is the first of its `(account, event_id)` in the group.
+struct Candidate<'a> {
+    account_id: Uuid,
+    event: &'a EventToWrite,
+    /// The id it gets if it is new.
+    id: Uuid,
+    /// The id it is answered with, and whether it existed before (filled in by the writes).
+    resolved: Option<(Uuid, bool)>,
+}
+
+/// The group's events, each `(account, event_id)` once, and how every published event maps
+/// onto them. Pure: no I/O.
+fn candidates(publishes: &[PublishBatch]) -> (Vec<Candidate<'_>>, Vec<Vec<Slot>>) {
+    let mut firsts: Vec<Candidate<'_>> = Vec::new();
+    let mut index: HashMap<(Uuid, &str), usize> = HashMap::new();
+    let slots = publishes
+        .iter()
+        .map(|batch| {
+            batch
+                .events
+                .iter()
+                .map(|ev| match index.entry((batch.account_id, ev.event_id.as_str())) {
+                    std::collections::hash_map::Entry::Occupied(i) => Slot::Repeat(*i.get()),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(firsts.len());
+                        firsts.push(Candidate {
+                            account_id: batch.account_id,
+                            event: ev,
+                            id: new_id(),
+                            resolved: None,
+                        });
+                        Slot::First(firsts.len() - 1)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (firsts, slots)
+}
+
 impl Store {
     /// Commit a group of publishes and queue writes in ONE transaction (group commit). Each
     /// publish gets its rows back in order. An event whose `(account, event_id)` exists already
-    /// is answered with the original's id and `duplicate: true`, and gets no new deliveries.
+    /// (or came earlier in the same group) is answered with the original's id and
+    /// `duplicate: true`, and gets no new deliveries.
+    ///
+    /// Rows are written with multi-row statements (see [`rows`]): events, then duplicates
+    /// resolved with one `SELECT … IN (…)` per account and chunk, then deliveries; outcomes as
+    /// one `UPDATE … FROM (VALUES …)` per chunk, then their attempt rows.
     pub async fn write_group(
         &self,
         publishes: &[PublishBatch],
         queue: &[QueueWrite],
         now: i64,
     ) -> StoreResult<Vec<Vec<PublishedRow>>> {
+        let (mut firsts, slots) = candidates(publishes);
+        // Inserted in (account, event_id) order, so two PostgreSQL writers publishing the same
+        // ids take the unique-index locks in one order and cannot deadlock each other.
+        let mut order: Vec<usize> = (0..firsts.len()).collect();
+        order.sort_by(|&a, &b| {
+            (firsts[a].account_id, &firsts[a].event.event_id).cmp(&(firsts[b].account_id, &firsts[b].event.event_id))
+        });
+        let style = match self.db {
+            Db::Sqlite { .. } => Style::Question,
+            Db::Postgres(_) => Style::Dollar,
+        };
+        // Rows per statement for rows of about `total / n` bytes: SQLite runs in-process and
+        // takes the row caps as they are; PostgreSQL statements stay near a byte budget.
+        let cap = |cap: usize, total: usize, n: usize| match style {
+            Style::Question => cap,
+            Style::Dollar => cap.min(rows::byte_cap(total, n, rows::PG_STATEMENT_BYTES)),
+        };
+        let mut accounts: Vec<Uuid> = publishes.iter().map(|b| b.account_id).collect();
+        accounts.sort();
+        accounts.dedup();
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            let mut out = Vec::with_capacity(publishes.len());
             // Subscriptions are read inside the transaction, so an endpoint created before this
-            // commit is matched, and the cache lives only as long as the group.
-            let mut subs: Vec<(Uuid, Vec<(Uuid, Subscription)>)> = Vec::new();
-            for batch in publishes {
-                if !subs.iter().any(|(a, _)| *a == batch.account_id) {
-                    let rows: Vec<SubRow> = sqlx::query_as(MATCHING).bind(batch.account_id).fetch_all(&mut *tx).await?;
-                    let list = rows.into_iter().map(|r| (r.id, Subscription {
-                        event_types: r.event_types.map(|j| j.0),
-                        labels: r.labels.0,
-                    })).collect();
-                    subs.push((batch.account_id, list));
-                }
-                let endpoints = subs.iter().find(|(a, _)| *a == batch.account_id).map(|(_, l)| l.as_slice()).unwrap_or(&[]);
-                let mut rows = Vec::with_capacity(batch.events.len());
-                for ev in &batch.events {
-                    let id = new_id();
-                    let inserted: Option<Uuid> = sqlx::query_scalar(INSERT_EVENT)
-                        .bind(id).bind(batch.account_id).bind(&ev.event_id).bind(&ev.event_type)
-                        .bind(&ev.payload).bind(Json(&ev.labels)).bind(now)
-                        .fetch_optional(&mut *tx).await?;
-                    let Some(id) = inserted else {
-                        let original: Uuid = sqlx::query_scalar(FIND_EVENT)
-                            .bind(batch.account_id).bind(&ev.event_id).fetch_one(&mut *tx).await?;
-                        rows.push(PublishedRow { id: original, event_id: ev.event_id.clone(), duplicate: true });
-                        continue;
-                    };
-                    for (endpoint_id, sub) in endpoints {
-                        if sub.matches(&ev.event_type, &ev.labels) {
-                            sqlx::query(INSERT_DELIVERY)
-                                .bind(new_id()).bind(batch.account_id).bind(id).bind(*endpoint_id).bind(now)
-                                .execute(&mut *tx).await?;
-                        }
-                    }
-                    rows.push(PublishedRow { id, event_id: ev.event_id.clone(), duplicate: false });
-                }
-                out.push(rows);
+            // commit is matched, and the list lives only as long as the group.
+            let mut subs: HashMap<Uuid, Vec<(Uuid, Subscription)>> = HashMap::new();
+            for account_id in &accounts {
+                let found: Vec<SubRow> = sqlx::query_as(MATCHING).bind(*account_id).fetch_all(&mut *tx).await?;
+                let list = found.into_iter().map(|r| (r.id, Subscription {
+                    event_types: r.event_types.map(|j| j.0),
+                    labels: r.labels.0,
+                })).collect();
+                subs.insert(*account_id, list);
             }
-            // Endpoint health is written last and in id order, so concurrent groups (several
-            // writers on PostgreSQL) and endpoint disabling lock rows in one order and cannot
-            // deadlock. Only the last outcome per endpoint in the group matters.
-            let mut health: std::collections::BTreeMap<Uuid, bool> = std::collections::BTreeMap::new();
-            for w in queue {
-                match w {
-                    QueueWrite::Postpone { delivery_id, owner, at } => {
-                        sqlx::query(POSTPONE).bind(*delivery_id).bind(*owner).bind(*at).execute(&mut *tx).await?;
+
+            // Events: whatever comes back was new; the rest existed before.
+            let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
+            let bytes: usize = firsts.iter().map(|c| {
+                let e = c.event;
+                e.payload.len() + e.event_id.len() + e.event_type.len() + e.labels.iter().map(|l| l.len() + 3).sum::<usize>() + 80
+            }).sum();
+            let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
+            let mut at = 0;
+            for size in rows::chunk_sizes(order.len(), max) {
+                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events(style, size)));
+                for &i in &order[at..at + size] {
+                    let c = &firsts[i];
+                    q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
+                        .bind(&c.event.payload).bind(Json(&c.event.labels)).bind(now);
+                }
+                inserted.extend(q.fetch_all(&mut *tx).await?);
+                at += size;
+            }
+            for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
+                c.resolved = Some((c.id, false));
+            }
+
+            // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
+            let bytes: usize = firsts.iter().map(|c| c.event.event_id.len() + 8).sum();
+            let max = rows::max_rows(1, 1, cap(EVENT_ROWS, bytes, firsts.len()));
+            for account_id in &accounts {
+                let missing: Vec<usize> = (0..firsts.len())
+                    .filter(|&i| firsts[i].resolved.is_none() && firsts[i].account_id == *account_id)
+                    .collect();
+                let mut at = 0;
+                for size in rows::chunk_sizes(missing.len(), max) {
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, size))).bind(*account_id);
+                    for &i in &missing[at..at + size] {
+                        q = q.bind(&firsts[i].event.event_id);
                     }
-                    QueueWrite::Outcome { owner, next, record } => {
-                        let (status, at) = match next {
-                            NextState::Retry(at) => ("pending", *at),
+                    let found: HashMap<String, Uuid> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id, e)| (e, id)).collect();
+                    for &i in &missing[at..at + size] {
+                        let original = found.get(&firsts[i].event.event_id).copied().ok_or_else(|| {
+                            StoreError::Other("an event conflicted on its event_id but cannot be found".into())
+                        })?;
+                        firsts[i].resolved = Some((original, true));
+                    }
+                    at += size;
+                }
+            }
+
+            // One delivery per new event and matching endpoint, in publish order.
+            let mut deliveries: Vec<(Uuid, Uuid, Uuid)> = Vec::new();
+            for c in firsts.iter().filter(|c| c.resolved == Some((c.id, false))) {
+                for (endpoint_id, sub) in subs.get(&c.account_id).map(Vec::as_slice).unwrap_or(&[]) {
+                    if sub.matches(&c.event.event_type, &c.event.labels) {
+                        deliveries.push((c.account_id, c.id, *endpoint_id));
+                    }
+                }
+            }
+            // Four ids, three timestamps, with their framing.
+            let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
+            let mut at = 0;
+            for size in rows::chunk_sizes(deliveries.len(), max) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_deliveries(style, size)));
+                for (account_id, event_id, endpoint_id) in &deliveries[at..at + size] {
+                    q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id)
+                        .bind(now).bind(now).bind(now);
+                }
+                q.execute(&mut *tx).await?;
+                at += size;
+            }
+
+            // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
+            let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
+            for run in rows::runs_of_unique(queue, QueueWrite::delivery_id) {
+                let postponed: Vec<(Uuid, Uuid, i64)> = run.iter().filter_map(|w| match w {
+                    QueueWrite::Postpone { delivery_id, owner, at } => Some((*delivery_id, *owner, *at)),
+                    QueueWrite::Outcome { .. } => None,
+                }).collect();
+                let max = rows::max_rows(3, 0, cap(UPDATE_ROWS, 60, 1));
+                let mut at = 0;
+                for size in rows::chunk_sizes(postponed.len(), max) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, size)));
+                    for (id, owner, when) in &postponed[at..at + size] {
+                        q = q.bind(*id).bind(*owner).bind(*when);
+                    }
+                    q.execute(&mut *tx).await?;
+                    at += size;
+                }
+
+                let outcomes: Vec<(&Uuid, &NextState, &AttemptRecord)> = run.iter().filter_map(|w| match w {
+                    QueueWrite::Outcome { owner, next, record } => Some((owner, next, record.as_ref())),
+                    QueueWrite::Postpone { .. } => None,
+                }).collect();
+                let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
+                let max = rows::max_rows(6, 1, cap(UPDATE_ROWS, 100, 1));
+                let mut at = 0;
+                for size in rows::chunk_sizes(outcomes.len(), max) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, size))).bind(now);
+                    for (owner, next, r) in &outcomes[at..at + size] {
+                        let (status, when) = match next {
+                            NextState::Retry(when) => ("pending", *when),
                             NextState::Succeeded => ("succeeded", now),
                             NextState::Failed => ("failed", now),
                         };
-                        let moved = sqlx::query(RECORD_OUTCOME)
-                            .bind(record.delivery_id).bind(*owner).bind(status).bind(at)
-                            .bind(record.response_status).bind(&record.error_class).bind(now)
-                            .execute(&mut *tx).await?.rows_affected();
-                        // A node whose lease expired does not overwrite the node that took over.
-                        if moved == 0 {
-                            continue;
-                        }
-                        let r = record;
-                        sqlx::query(INSERT_ATTEMPT)
-                            .bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
+                        q = q.bind(r.delivery_id).bind(**owner).bind(status).bind(when)
+                            .bind(r.response_status).bind(&r.error_class);
+                    }
+                    moved.extend(q.fetch_all(&mut *tx).await?);
+                    at += size;
+                }
+                // A node whose lease expired does not overwrite the node that took over, and
+                // logs no attempt for it.
+                let attempts: Vec<&AttemptRecord> =
+                    outcomes.iter().map(|(_, _, r)| *r).filter(|r| moved.contains(&r.delivery_id)).collect();
+                let bytes: usize = attempts.iter().map(|r| {
+                    r.response_body.len() + r.error_message.as_ref().map_or(0, String::len) + 400
+                }).sum();
+                let max = rows::max_rows(16, 0, cap(ATTEMPT_ROWS, bytes, attempts.len()));
+                let mut at = 0;
+                for size in rows::chunk_sizes(attempts.len(), max) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, size)));
+                    for r in &attempts[at..at + size] {
+                        q = q.bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
                             .bind(r.attempt).bind(&r.cause).bind(r.succeeded).bind(r.response_status)
                             .bind(Json(&r.response_headers)).bind(&r.response_body).bind(Json(&r.request_headers))
-                            .bind(&r.error_class).bind(&r.error_message).bind(r.latency_ms).bind(r.created_at)
-                            .execute(&mut *tx).await?;
-                        health.insert(r.endpoint_id, r.succeeded);
+                            .bind(&r.error_class).bind(&r.error_message).bind(r.latency_ms).bind(r.created_at);
                     }
+                    q.execute(&mut *tx).await?;
+                    at += size;
+                }
+                // Only the last outcome per endpoint in the group matters.
+                for r in attempts {
+                    health.insert(r.endpoint_id, r.succeeded);
                 }
             }
+            // Endpoint health is written last and in id order, so concurrent groups (several
+            // writers on PostgreSQL) and endpoint disabling lock rows in one order and cannot
+            // deadlock.
             for (endpoint_id, ok) in health {
                 if ok {
                     sqlx::query(ENDPOINT_OK).bind(endpoint_id).execute(&mut *tx).await?;
@@ -212,8 +369,31 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok::<_, StoreError>(out)
-        })
+            Ok::<_, StoreError>(())
+        })?;
+        slots
+            .into_iter()
+            .map(|batch| {
+                batch
+                    .into_iter()
+                    .map(|slot| {
+                        let (i, repeat) = match slot {
+                            Slot::First(i) => (i, false),
+                            Slot::Repeat(i) => (i, true),
+                        };
+                        let c = &firsts[i];
+                        let (id, existed) = c
+                            .resolved
+                            .ok_or_else(|| StoreError::Other("a published event was not resolved".into()))?;
+                        Ok(PublishedRow {
+                            id,
+                            event_id: c.event.event_id.clone(),
+                            duplicate: existed || repeat,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .collect()
     }
 
     /// Lease up to `limit` due deliveries to `owner` until `now + lease_ms`. Rows whose lease

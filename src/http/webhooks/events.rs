@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::delivery::{NewEvent, Published, publish};
 use crate::error::{ApiError, ApiResult};
 use crate::http::accounts::load_account;
-use crate::http::auth::{Auth, RateCategory};
+use crate::http::auth::{Auth, CachedAuth, RateCategory};
 use crate::http::extract::{
     ApiJson, ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id, parse_json,
 };
@@ -121,7 +121,7 @@ fn to_new(e: EventIn) -> NewEvent {
     security(("api_key" = [])))]
 async fn publish_event(
     State(state): State<AppState>,
-    auth: Auth,
+    CachedAuth(auth): CachedAuth,
     Path(account_id): Path<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<EventIn>,
@@ -172,7 +172,7 @@ async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEven
     security(("api_key" = [])))]
 async fn publish_batch(
     State(state): State<AppState>,
-    auth: Auth,
+    CachedAuth(auth): CachedAuth,
     Path(account_id): Path<String>,
     ApiJson(body): ApiJson<BatchIn>,
 ) -> ApiResult<Accepted<Vec<Published>>> {
