@@ -72,20 +72,22 @@ impl Committer {
 
     /// Mark a reply sent and wait until that is durable.
     pub async fn mark_sent(&self, id: Uuid, response: String) -> StoreResult<()> {
-        let (reply, answer) = oneshot::channel();
-        if self.lane(id).send(Job::Sent(id, response, Some(reply))).await.is_err() {
-            return Err(StoreError::Other("the chat writer has stopped".into()));
+        match self.mark_sent_queued(id, response).await {
+            Some(done) => done
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Other("the chat writer stopped before answering".into()))),
+            None => Err(StoreError::Other("the chat writer has stopped".into())),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Other("the chat writer stopped before answering".into())))
     }
 
-    /// Mark a reply sent with the next commit, without waiting. Used when the caller already
-    /// holds the reply's lease and knows what comes next: if the mark is lost (a crash before
-    /// the commit), the reply is sent again once the lease runs out — at least once, never lost.
-    pub async fn mark_sent_later(&self, id: Uuid, response: String) {
-        let _ = self.lane(id).send(Job::Sent(id, response, None)).await;
+    /// Queue a sent mark for the next commit; the receiver says when it is durable. The caller
+    /// may go on sending the chat's next replies meanwhile (it holds their leases), but must
+    /// wait for it before anyone reads the chat's outbox. If the mark is lost (a crash before the
+    /// commit), the reply is sent again once its lease runs out: at least once, never lost.
+    pub async fn mark_sent_queued(&self, id: Uuid, response: String) -> Option<oneshot::Receiver<StoreResult<()>>> {
+        let (reply, done) = oneshot::channel();
+        self.lane(id).send(Job::Sent(id, response, Some(reply))).await.ok()?;
+        Some(done)
     }
 }
 

@@ -66,7 +66,16 @@ impl Runtime {
                 continue;
             };
             match self
-                .send_row(&token, bot_id, platform, chat_id, row.id, row.attempts, call, true)
+                .send_row(
+                    &token,
+                    bot_id,
+                    platform,
+                    chat_id,
+                    row.id,
+                    row.attempts,
+                    call,
+                    Mark::Durable,
+                )
                 .await
             {
                 Next::Sent => {
@@ -82,16 +91,23 @@ impl Runtime {
     /// Send replies just planned for the chat, straight from memory: they were inserted already
     /// leased to this node, so no lease round trip is needed, and the sent marks ride along with
     /// the next group commit. If the chat has older unsent replies, those must go first: the
-    /// leases are given back and the ordinary path sends everything in order.
+    /// leases are given back and the ordinary path sends everything in order. `report` gets the
+    /// ids sent as soon as the sends are done; the call itself returns once the sent marks are
+    /// durable (holding the chat's send lock until then, so the chat's next sender reads an
+    /// outbox that already says what went out).
     pub async fn send_planned(
         &self,
         bot_id: Uuid,
         platform: &str,
         chat_id: &str,
         rows: Vec<(Uuid, ApiCall)>,
+        report: Option<tokio::sync::oneshot::Sender<HashSet<Uuid>>>,
     ) -> HashSet<Uuid> {
         let mut sent = HashSet::new();
         let Some(first) = rows.first().map(|r| r.0) else {
+            if let Some(report) = report {
+                let _ = report.send(sent.clone());
+            }
             return sent;
         };
         let guard = self.send_locks.lock(bot_id, chat_id).await;
@@ -103,27 +119,48 @@ impl Runtime {
         } else {
             None
         };
-        let Some(token) = token else {
-            let _ = self.store.release_outbox(&ids).await;
-            drop(guard);
-            return self.send_chat(bot_id, platform, chat_id).await;
+        let mut marks = Vec::new();
+        let mut fallback = true;
+        match token {
+            None => {
+                let _ = self.store.release_outbox(&ids).await;
+            }
+            Some(token) => {
+                fallback = false;
+                for (i, (id, call)) in rows.into_iter().enumerate() {
+                    let next = self
+                        .send_row(&token, bot_id, platform, chat_id, id, 0, call, Mark::Queue(&mut marks))
+                        .await;
+                    if let Next::Sent = next {
+                        sent.insert(id);
+                        continue;
+                    }
+                    // Off the straight path (a retry, a re-addressed or dropped reply): the rest
+                    // goes through the ordinary path, which keeps the chat's order from the outbox.
+                    let _ = self.store.release_outbox(&ids[i + 1..]).await;
+                    fallback = matches!(next, Next::Go);
+                    break;
+                }
+            }
+        }
+        let report = match report {
+            Some(report) if !fallback => {
+                let _ = report.send(sent.clone());
+                None
+            }
+            other => other,
         };
-        for (i, (id, call)) in rows.into_iter().enumerate() {
-            let next = self
-                .send_row(&token, bot_id, platform, chat_id, id, 0, call, false)
-                .await;
-            if let Next::Sent = next {
-                sent.insert(id);
-                continue;
+        for mark in marks {
+            if !matches!(mark.await, Ok(Ok(()))) {
+                tracing::warn!(%bot_id, "a sent mark was not committed; the reply goes again after its lease");
             }
-            // Off the straight path (a retry, a re-addressed or dropped reply): the rest goes
-            // through the ordinary path, which keeps the chat's order from the outbox.
-            let _ = self.store.release_outbox(&ids[i + 1..]).await;
-            if let Next::Go = next {
-                drop(guard);
-                sent.extend(self.send_chat(bot_id, platform, chat_id).await);
-            }
-            break;
+        }
+        if fallback {
+            drop(guard);
+            sent.extend(self.send_chat(bot_id, platform, chat_id).await);
+        }
+        if let Some(report) = report {
+            let _ = report.send(sent.clone());
         }
         sent
     }
@@ -143,8 +180,8 @@ impl Runtime {
         }
     }
 
-    /// Send one leased reply and record the outcome. `durable_mark`: wait until the sent mark
-    /// is committed (the ordinary path reads the outbox next; the planned path does not).
+    /// Send one leased reply and record the outcome; `mark` says whether to wait for the sent
+    /// mark's commit (the ordinary path reads the outbox next) or to collect it.
     #[allow(clippy::too_many_arguments)]
     async fn send_row(
         &self,
@@ -155,7 +192,7 @@ impl Runtime {
         id: Uuid,
         attempts: i32,
         mut call: ApiCall,
-        durable_mark: bool,
+        mark: Mark<'_>,
     ) -> Next {
         if let Err(wait_until) = self.reserve(bot_id, &call) {
             let wait = wait_until - now_ms();
@@ -208,8 +245,8 @@ impl Runtime {
         };
         if let Some(response) = response {
             metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent").increment(1);
-            if !durable_mark {
-                self.committer.mark_sent_later(id, response.to_string()).await;
+            if let Mark::Queue(marks) = mark {
+                marks.extend(self.committer.mark_sent_queued(id, response.to_string()).await);
                 return Next::Sent;
             }
             return match self.committer.mark_sent(id, response.to_string()).await {
@@ -292,6 +329,14 @@ pub fn token_purpose(platform: &str) -> &'static str {
         "telegram" => "telegram_token",
         _ => "platform_token",
     }
+}
+
+/// How a sent reply's mark is recorded.
+enum Mark<'a> {
+    /// Wait for its commit.
+    Durable,
+    /// Queue it with the next commit and collect the notice of its commit here.
+    Queue(&'a mut Vec<tokio::sync::oneshot::Receiver<crate::store::StoreResult<()>>>),
 }
 
 /// What to do after one reply.

@@ -30,6 +30,7 @@ mod scenarios;
 mod webhook_endpoints;
 mod webhook_log;
 mod webhook_queue;
+mod webhook_rows;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};

@@ -10,9 +10,7 @@ use uuid::Uuid;
 use super::{Db, Store, StoreError, StoreResult, new_id, on_db};
 use crate::delivery::filter::Subscription;
 
-// The pure statement builders; a file of their own beside this one (`webhook_rows.rs`).
-#[path = "webhook_rows.rs"]
-mod rows;
+use super::webhook_rows as rows;
 use rows::Style;
 
 /// One event to publish; `payload` is the JSON text as it will be delivered.

@@ -234,6 +234,8 @@ both_backends!(
         while let Some(r) = chats.join_next().await {
             r.unwrap();
         }
+        // A reply not accepted within the webhook's deadline still goes out, right after.
+        bot.tg.wait_for("sendMessage", 50 * 20, Duration::from_secs(30)).await;
         for chat in 0..50i64 {
             let mut want = vec!["got ".to_string()];
             want.extend((1..20).map(|i| format!("got {i}")));
