@@ -132,7 +132,7 @@ both_backends!(
             return;
         };
         bot.app.state.store.close().await;
-        let (s, body) = bot.send(&text_update(1, 7, "hi")).await;
+        let (s, body) = bot.send_once(&text_update(1, 7, "hi")).await;
         assert_error(s, &body, 422, "PROCESSING_FAILED");
     }
 );

@@ -206,13 +206,13 @@ both_backends!(the_same_file_is_stored_once, |app: TestApp| async move {
     let photo = jpeg_bytes();
     bot.tg.add_file("ph-a", "photos/a.jpg", photo.clone());
     for chat in [81, 82] {
-        bot.send(&text_update(chat * 10, chat, "/start")).await;
+        bot.deliver(&text_update(chat * 10, chat, "/start")).await;
     }
     // The same picture, from two users, and again from the first (a forward has new file ids
     // but the same file_unique_id).
-    bot.send(&photo_update(811, 81, "same-uniq", "ph-a", photo.len() as u64))
+    bot.deliver(&photo_update(811, 81, "same-uniq", "ph-a", photo.len() as u64))
         .await;
-    bot.send(&photo_update(821, 82, "same-uniq", "ph-a", photo.len() as u64))
+    bot.deliver(&photo_update(821, 82, "same-uniq", "ph-a", photo.len() as u64))
         .await;
     let first = dialog_data(&bot, 81).await["scan"]["media_id"].clone();
     let second = dialog_data(&bot, 82).await["scan"]["media_id"].clone();
@@ -220,7 +220,7 @@ both_backends!(the_same_file_is_stored_once, |app: TestApp| async move {
     assert_eq!(first, second, "one library row for one file");
     let row = settled(&bot, first.as_str().unwrap()).await;
     assert_eq!(row["status"], "stored", "{row}");
-    bot.send(&photo_update(
+    bot.deliver(&photo_update(
         812,
         81,
         "same-uniq",
@@ -245,7 +245,7 @@ both_backends!(downloads_retry_and_survive_a_restart, |app: TestApp| async move 
     bot.tg.add_file("ph-r", "photos/r.jpg", photo.clone());
     // Telegram fails the first attempts; the update is still answered at once.
     bot.tg.fail_next("getFile", 2, Failure::ServerError);
-    bot.send(&text_update(1, 91, "/start")).await;
+    bot.deliver(&text_update(1, 91, "/start")).await;
     let (s, ack) = bot
         .send(&photo_update(2, 91, "r-uniq", "ph-r", photo.len() as u64))
         .await;
@@ -276,8 +276,8 @@ both_backends!(
             return;
         };
         // No file registered: getFile answers 400, which retrying cannot fix.
-        bot.send(&text_update(1, 95, "/start")).await;
-        bot.send(&document_update(2, 95, "gone-uniq", "gone", "a.pdf", 1000))
+        bot.deliver(&text_update(1, 95, "/start")).await;
+        bot.deliver(&document_update(2, 95, "gone-uniq", "gone", "a.pdf", 1000))
             .await;
         let media_id = dialog_data(&bot, 95).await["scan"]["media_id"]
             .as_str()
