@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{BlobStore, IncomingMeta, MediaLibrary, MediaResult, incoming_kind, sniff, user_row};
+use super::{IncomingMeta, MediaLibrary, MediaResult, incoming_kind, sniff, user_row};
 use crate::store::{DownloadEnd, MediaFile, NewMedia, STATUS_PENDING, STATUS_STORED, STATUS_TOO_LARGE};
 
 impl MediaLibrary {
@@ -29,21 +29,19 @@ impl MediaLibrary {
     /// Store the downloaded bytes of a pending row; identical bytes of the bot share one blob.
     pub async fn store_downloaded(&self, media: &MediaFile, data: Bytes) -> MediaResult<DownloadEnd> {
         let body = futures::stream::iter([Ok::<Bytes, std::convert::Infallible>(data)]);
-        let staged = self.blobs.stage(body, self.max_bytes).await?;
-        let key = BlobStore::key(media.bot_id, &staged.sha256);
         // The declared type was a guess from the name; the bytes decide now.
-        let content_type = sniff::content_type(&staged.head, Some(&media.content_type), &media.file_name);
-        let (sha256, size) = (staged.sha256.clone(), staged.size);
-        self.blobs.publish(staged, &key).await?;
+        let blob = self
+            .put_blob(media.bot_id, body, Some(&media.content_type), &media.file_name)
+            .await?;
         Ok(DownloadEnd {
             status: STATUS_STORED,
             reason: None,
             kind: media.kind.clone(),
             file_name: media.file_name.clone(),
-            content_type,
-            size: i64::try_from(size).unwrap_or(i64::MAX),
-            sha256: Some(sha256),
-            storage_key: Some(key),
+            content_type: blob.content_type,
+            size: blob.size,
+            sha256: Some(blob.sha256),
+            storage_key: Some(blob.key),
         })
     }
 }

@@ -141,25 +141,48 @@ impl MediaLibrary {
         if let Some(existing) = self.find_incoming(bot_id, &meta.file_unique_id).await? {
             return Ok(existing);
         }
-        let staged = self.blobs.stage(body, self.max_bytes).await?;
-        let key = BlobStore::key(bot_id, &staged.sha256);
-        let (sha256, size) = (staged.sha256.clone(), staged.size);
         let file_name = sniff::safe_file_name(meta.file_name.as_deref());
-        let content_type = sniff::content_type(&staged.head, meta.content_type.as_deref(), &file_name);
-        self.blobs.publish(staged, &key).await?;
-        let kind = incoming_kind(meta.kind.as_deref(), &content_type);
+        let blob = self
+            .put_blob(bot_id, body, meta.content_type.as_deref(), &file_name)
+            .await?;
         let row = NewMedia {
             bot_id,
-            kind,
+            kind: incoming_kind(meta.kind.as_deref(), &blob.content_type),
             file_name,
-            content_type,
-            size: size as i64,
-            sha256: Some(sha256),
-            storage_key: Some(key),
+            content_type: blob.content_type,
+            size: blob.size,
+            sha256: Some(blob.sha256),
+            storage_key: Some(blob.key),
             status: STATUS_STORED.into(),
             ..user_row(bot_id, meta.clone())
         };
         self.insert_incoming(row, bot_id, &meta.file_unique_id).await
+    }
+
+    /// Stream `body` into the object store under the bot's content key (identical bytes share
+    /// one blob), its type sniffed from the first bytes, then `declared`, then the name.
+    pub(crate) async fn put_blob<S, E>(
+        &self,
+        bot_id: Uuid,
+        body: S,
+        declared: Option<&str>,
+        file_name: &str,
+    ) -> MediaResult<PutBlob>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let staged = self.blobs.stage(body, self.max_bytes).await?;
+        let key = BlobStore::key(bot_id, &staged.sha256);
+        let content_type = sniff::content_type(&staged.head, declared, file_name);
+        let (sha256, size) = (staged.sha256.clone(), staged.size);
+        self.blobs.publish(staged, &key).await?;
+        Ok(PutBlob {
+            key,
+            sha256,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            content_type,
+        })
     }
 
     /// Record a user's file that was not downloaded because it is over the limit.
@@ -297,6 +320,14 @@ impl MediaLibrary {
     pub async fn delete_bot_blobs(&self, bot_id: Uuid) -> MediaResult<()> {
         Ok(self.blobs.delete_bot(bot_id).await?)
     }
+}
+
+/// Where [`MediaLibrary::put_blob`] put the bytes.
+pub(crate) struct PutBlob {
+    pub key: String,
+    pub sha256: String,
+    pub size: i64,
+    pub content_type: String,
 }
 
 fn user_row(bot_id: Uuid, meta: IncomingMeta) -> NewMedia {

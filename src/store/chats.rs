@@ -389,12 +389,19 @@ impl Store {
 
     /// Give up the leases of replies this node will not send now (the background sender takes them).
     pub async fn release_outbox(&self, ids: &[Uuid]) -> StoreResult<()> {
-        for id in ids {
-            on_db!(&self.db, write pool => {
-                sqlx::query("UPDATE outbox SET lease_until = 0 WHERE id = $1 AND status = 'pending'")
-                    .bind(id).execute(pool).await.map(|r| r.rows_affected())
-            })?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        on_db!(&self.db, write pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                for id in ids {
+                    sqlx::query("UPDATE outbox SET lease_until = 0 WHERE id = $1 AND status = 'pending'")
+                        .bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }.await
+        })?;
         Ok(())
     }
 
