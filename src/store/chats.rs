@@ -72,6 +72,20 @@ pub struct DueTimer {
     pub token: i64,
 }
 
+// Statements both ways of applying chat writes use (see `chats_group`).
+pub(super) const INSERT_MEDIA: &str =
+    "INSERT INTO media (id, bot_id, kind, file_name, content_type, size, source, chat_id, user_id, file_unique_id,
+                        status, status_reason, caption, created_at, updated_at, attempts, next_attempt_at, announce)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16)
+     ON CONFLICT (bot_id, file_unique_id) DO NOTHING";
+pub(super) const INSERT_MEDIA_PLATFORM_ID: &str =
+    "INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)";
+pub(super) const DELETE_DIALOG: &str = "DELETE FROM dialogs WHERE id = $1 AND version = $2";
+pub(super) const CLEAR_TIMER: &str = "DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3";
+pub(super) const SET_TIMER: &str =
+    "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
+     ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0";
+
 fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
 }
@@ -121,6 +135,27 @@ impl Store {
         sent: &[(Uuid, String)],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let now = now_ms();
+        // Usually the whole group goes through at once (see `chats_group`); otherwise the
+        // writes are applied one by one below, which tells each its own answer.
+        match self.apply_group_at_once(writes, sent, now).await {
+            Ok(true) => return Ok(writes.iter().map(|_| Ok(Applied::Done)).collect()),
+            Ok(false) => {
+                metrics::counter!("chat_write_groups_split_total", "why" => "duplicate_or_conflict").increment(1)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a chat write group failed as a whole; applying its writes one by one");
+                metrics::counter!("chat_write_groups_split_total", "why" => "error").increment(1);
+            }
+        }
+        self.apply_chat_writes_one_by_one(writes, sent, now).await
+    }
+
+    async fn apply_chat_writes_one_by_one(
+        &self,
+        writes: &[&ChatWrite],
+        sent: &[(Uuid, String)],
+        now: i64,
+    ) -> StoreResult<Vec<StoreResult<Applied>>> {
         on_db!(&self.db, write pool => {
             async {
                 let mut tx = pool.begin().await?;
@@ -145,13 +180,7 @@ impl Store {
                             // A file first seen now: its library row comes with the update. Another chat may
                             // have recorded the same file meanwhile; re-planning then references that row.
                             let r = &m.media;
-                            let inserted = sqlx::query(
-                                "INSERT INTO media (id, bot_id, kind, file_name, content_type, size, source, chat_id, user_id,
-                                                    file_unique_id, status, status_reason, caption, created_at, updated_at,
-                                                    attempts, next_attempt_at, announce)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 0, $15, $16)
-                                 ON CONFLICT (bot_id, file_unique_id) DO NOTHING",
-                            )
+                            let inserted = sqlx::query(INSERT_MEDIA)
                             .bind(m.id).bind(write.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
                             .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
                             .bind(&r.status_reason).bind(&r.caption).bind(now)
@@ -161,7 +190,7 @@ impl Store {
                             if inserted == 0 {
                                 return Ok(Applied::Conflict);
                             }
-                            sqlx::query("INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)")
+                            sqlx::query(INSERT_MEDIA_PLATFORM_ID)
                                 .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
                                 .execute(&mut *sp).await?;
                         }
@@ -189,7 +218,7 @@ impl Store {
                                 .execute(&mut *sp).await?.rows_affected() == 1
                             }
                             DialogChange::Delete { id, expected_version } => {
-                                sqlx::query("DELETE FROM dialogs WHERE id = $1 AND version = $2")
+                                sqlx::query(DELETE_DIALOG)
                                     .bind(id).bind(*expected_version).execute(&mut *sp).await?.rows_affected() == 1
                             }
                         };
@@ -226,14 +255,11 @@ impl Store {
                         match write.timer {
                             TimerChange::Unchanged => {}
                             TimerChange::Clear => {
-                                sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3")
+                                sqlx::query(CLEAR_TIMER)
                                     .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).execute(&mut *sp).await?;
                             }
                             TimerChange::Set { token, due_at } => {
-                                sqlx::query(
-                                    "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
-                                     ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0",
-                                )
+                                sqlx::query(SET_TIMER)
                                 .bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(token as i64).bind(due_at)
                                 .execute(&mut *sp).await?;
                             }
@@ -571,11 +597,30 @@ impl Store {
     }
 
     pub async fn mark_bot_events_published(&self, ids: &[Uuid]) -> StoreResult<()> {
+        use super::webhook_rows::{self as rows, Style};
         let now = now_ms();
+        let style = match self.db {
+            Db::Sqlite { .. } => Style::Question,
+            Db::Postgres(_) => Style::Dollar,
+        };
+        // One statement per chunk of ids: the relay marks thousands a second under load, and
+        // a statement per id kept SQLite's one writer from the chat commits.
+        let max = rows::max_rows(1, 1, 256);
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            for id in ids {
-                sqlx::query("UPDATE bot_events SET published_at = $2 WHERE id = $1").bind(id).bind(now).execute(&mut *tx).await?;
+            let mut at = 0;
+            for size in rows::chunk_sizes(ids.len(), max) {
+                let sql = format!(
+                    "UPDATE bot_events SET published_at = {} WHERE id IN ({})",
+                    style.param(1),
+                    rows::in_list(style, size, 2)
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+                for id in &ids[at..at + size] {
+                    q = q.bind(*id);
+                }
+                q.execute(&mut *tx).await?;
+                at += size;
             }
             tx.commit().await?;
             Ok::<(), StoreError>(())

@@ -21,6 +21,7 @@
 mod accounts;
 mod bots;
 mod chats;
+mod chats_group;
 mod config_cache;
 mod credentials;
 mod media;

@@ -1,0 +1,556 @@
+//! A group of chat writes at once: every write of a group commit in a handful of multi-row
+//! statements (inbox rows, dialogs, history, outbox, events, sent marks) instead of about ten
+//! single-row statements per write, each a round trip to sqlx's SQLite worker thread. Under
+//! load those round trips, not SQLite's own work, were most of the writer's time.
+//!
+//! All or nothing: when any update of the group is already in the inbox, any dialog changed
+//! since it was read, or any statement fails, the transaction is rolled back and the caller
+//! applies the group write by write, each in its own savepoint, which gives every write its own
+//! answer. Duplicates and conflicts are rare (a redelivery, another node), so that path costs
+//! little overall. Rows that are rare in a group (a user's new file, a deleted dialog, a timer)
+//! keep their single-row statements here.
+
+use uuid::Uuid;
+
+use super::webhook_rows::{self as rows, Style, values};
+use super::{Store, StoreError, StoreResult, new_id, on_db};
+use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
+
+/// Most rows in one statement (a power of two, so statement texts stay few and cached).
+const ROWS: usize = 64;
+
+/// Consecutive slices of `items`, one per statement: at most [`ROWS`] rows and SQLite's
+/// parameter limit, and on PostgreSQL about [`rows::PG_STATEMENT_BYTES`] of parameters.
+fn chunks<T>(style: Style, items: &[T], width: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let cap = match style {
+        Style::Question => ROWS,
+        Style::Dollar => ROWS.min(rows::byte_cap(
+            items.iter().map(bytes).sum(),
+            items.len(),
+            rows::PG_STATEMENT_BYTES,
+        )),
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    for size in rows::chunk_sizes(items.len(), rows::max_rows(width, 0, cap)) {
+        out.push(&items[at..at + size]);
+        at += size;
+    }
+    out
+}
+
+/// Per row: id, bot_id, platform, update_id, kind, chat_id, body, result, now, now.
+fn insert_inbox(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
+         VALUES {} ON CONFLICT (bot_id, platform, update_id) DO NOTHING RETURNING id",
+        values(s, n, 1, &["?", "?", "?", "?", "?", "?", "?", "'done'", "?", "?", "?"])
+    )
+}
+
+/// Per row: id, bot_id, platform, chat_id, current_step, status, state, context, now, now, now.
+fn insert_dialogs(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
+                              last_interaction_at, created_at, updated_at)
+         VALUES {} ON CONFLICT (bot_id, platform, chat_id) DO NOTHING RETURNING id",
+        values(s, n, 1, &["?", "?", "?", "?", "?", "?", "?", "?", "1", "?", "?", "?"])
+    )
+}
+
+/// Per row: id, current_step, status, state, context, last_interaction (bool), now, expected
+/// version. Only dialogs still at their expected version change; their ids come back.
+fn update_dialogs(s: Style, n: usize) -> String {
+    format!(
+        "UPDATE dialogs SET current_step = v.column2, status = v.column3, state = v.column4, context = v.column5,
+                version = dialogs.version + 1,
+                last_interaction_at = CASE WHEN v.column6 THEN v.column7 ELSE dialogs.last_interaction_at END,
+                updated_at = v.column7
+         FROM (VALUES {}) AS v
+         WHERE dialogs.id = v.column1 AND dialogs.version = v.column8
+         RETURNING dialogs.id",
+        values(s, n, 1, &["?"; 8])
+    )
+}
+
+/// Per row: id, dialog_id, direction, message, now.
+fn insert_history(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES {}",
+        values(s, n, 1, &["?"; 5])
+    )
+}
+
+/// Per row: id, bot_id, platform, chat_id, call, now, lease_until, now.
+fn insert_outbox(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
+         VALUES {}",
+        values(s, n, 1, &["?", "?", "?", "?", "?", "'pending'", "?", "?", "?"])
+    )
+}
+
+/// Per row: id, account_id, bot_id, event_type, payload, now.
+fn insert_events(s: Style, n: usize) -> String {
+    format!(
+        "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES {}",
+        values(s, n, 1, &["?"; 6])
+    )
+}
+
+/// Per row: outbox id, now, response.
+fn mark_sent(s: Style, n: usize) -> String {
+    format!(
+        "UPDATE outbox SET status = 'sent', sent_at = v.column2, response = v.column3, lease_until = 0,
+                attempts = outbox.attempts + 1
+         FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
+        values(s, n, 1, &["?"; 3])
+    )
+}
+
+fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
+}
+
+/// A dialog row to insert or update, encoded.
+struct DialogRow<'a> {
+    id: Uuid,
+    write: &'a ChatWrite,
+    step: &'a str,
+    status: &'static str,
+    state: String,
+    context: String,
+    last_interaction: bool,
+    expected: i64,
+}
+
+impl Store {
+    /// Apply the whole group in one transaction with multi-row statements. `Ok(true)`: every
+    /// write is done and committed. `Ok(false)`: a duplicate or a conflict was found and
+    /// nothing was written; apply the writes one by one to tell them apart.
+    pub(super) async fn apply_group_at_once(
+        &self,
+        writes: &[&ChatWrite],
+        sent: &[(Uuid, String)],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let style = match self.db {
+            super::Db::Sqlite { .. } => Style::Question,
+            super::Db::Postgres(_) => Style::Dollar,
+        };
+        // Encode everything before taking the writer.
+        let inbox: Vec<(&ChatWrite, &crate::dialogs::plan::NewInbox, String)> = writes
+            .iter()
+            .flat_map(|w| w.inbox.iter().map(move |r| (*w, r, r.result.to_string())))
+            .collect();
+        let mut inserts = Vec::new();
+        let mut updates = Vec::new();
+        for w in writes {
+            if let DialogChange::Upsert {
+                id,
+                expected_version,
+                state,
+                context,
+                last_interaction,
+            } = &w.dialog
+            {
+                let row = DialogRow {
+                    id: *id,
+                    write: w,
+                    step: &state.current_step,
+                    status: status_str(state),
+                    state: to_json(state)?,
+                    context: to_json(context)?,
+                    last_interaction: *last_interaction,
+                    expected: expected_version.unwrap_or(0),
+                };
+                match expected_version {
+                    None => inserts.push(row),
+                    Some(_) => updates.push(row),
+                }
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        if !updates
+            .iter()
+            .chain(&inserts)
+            .all(|d| ids.insert((d.write.bot_id, d.write.platform, &d.write.chat_id)))
+        {
+            return Ok(false); // two writes of one chat: the one-by-one path orders them
+        }
+        let history: Vec<(Uuid, Uuid, &str, String)> = writes
+            .iter()
+            .filter_map(|w| match &w.dialog {
+                DialogChange::Upsert { id, .. } => Some((*id, w)),
+                _ => None,
+            })
+            .flat_map(|(dialog_id, w)| {
+                w.history
+                    .iter()
+                    .map(move |(dir, m)| (new_id(), dialog_id, *dir, m.to_string()))
+            })
+            .collect();
+        let mut outbox = Vec::new();
+        for w in writes {
+            for row in &w.outbox {
+                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
+                outbox.push((row.id, *w, call, w.lease_outbox_until.unwrap_or(0)));
+            }
+        }
+        let events: Vec<(Uuid, &ChatWrite, &str, String)> = writes
+            .iter()
+            .flat_map(|w| {
+                w.events
+                    .iter()
+                    .map(move |e| (new_id(), *w, e.event_type.as_str(), e.payload.to_string()))
+            })
+            .collect();
+        let sent_runs = rows::runs_of_unique(sent, |s| s.0);
+
+        on_db!(&self.db, write pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let all_done = async {
+                let mut returned = 0;
+                for part in chunks(style, &inbox, 10, |r| r.1.body.len() + r.2.len() + r.0.chat_id.len() + 80) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_inbox(style, part.len())));
+                    for (w, r, result) in part {
+                        q = q.bind(r.id).bind(w.bot_id).bind(w.platform).bind(r.update_id).bind(r.kind)
+                            .bind(&w.chat_id).bind(&r.body).bind(result).bind(now).bind(now);
+                    }
+                    returned += q.fetch_all(&mut *tx).await?.len();
+                }
+                if returned != inbox.len() {
+                    return Ok(false); // a duplicate update
+                }
+                for w in writes {
+                    let Some(m) = &w.media else { continue };
+                    let r = &m.media;
+                    let inserted = sqlx::query(super::chats::INSERT_MEDIA)
+                    .bind(m.id).bind(w.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
+                    .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
+                    .bind(&r.status_reason).bind(&r.caption).bind(now)
+                    .bind((r.status == super::STATUS_PENDING).then_some(now))
+                    .bind(m.announce.as_ref().map(serde_json::Value::to_string))
+                    .execute(&mut *tx).await?.rows_affected();
+                    if inserted == 0 {
+                        return Ok(false); // another chat recorded the same file: re-plan
+                    }
+                    sqlx::query(super::chats::INSERT_MEDIA_PLATFORM_ID)
+                        .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
+                        .execute(&mut *tx).await?;
+                }
+                let dialog_bytes = |d: &DialogRow| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
+                let mut returned = 0;
+                for part in chunks(style, &inserts, 11, dialog_bytes) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_dialogs(style, part.len())));
+                    for d in part {
+                        q = q.bind(d.id).bind(d.write.bot_id).bind(d.write.platform).bind(&d.write.chat_id).bind(d.step)
+                            .bind(d.status).bind(&d.state).bind(&d.context).bind(now).bind(now).bind(now);
+                    }
+                    returned += q.fetch_all(&mut *tx).await?.len();
+                }
+                for part in chunks(style, &updates, 8, dialog_bytes) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(update_dialogs(style, part.len())));
+                    for d in part {
+                        q = q.bind(d.id).bind(d.step).bind(d.status).bind(&d.state).bind(&d.context)
+                            .bind(d.last_interaction).bind(now).bind(d.expected);
+                    }
+                    returned += q.fetch_all(&mut *tx).await?.len();
+                }
+                if returned != inserts.len() + updates.len() {
+                    return Ok(false); // a dialog changed since it was read
+                }
+                for w in writes {
+                    if let DialogChange::Delete { id, expected_version } = &w.dialog {
+                        let deleted = sqlx::query(super::chats::DELETE_DIALOG)
+                            .bind(id).bind(*expected_version).execute(&mut *tx).await?.rows_affected();
+                        if deleted != 1 {
+                            return Ok(false);
+                        }
+                    }
+                }
+                for part in chunks(style, &history, 5, |h| h.3.len() + 60) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_history(style, part.len())));
+                    for (id, dialog_id, direction, message) in part {
+                        q = q.bind(*id).bind(*dialog_id).bind(*direction).bind(message).bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                for part in chunks(style, &outbox, 8, |o| o.2.len() + o.1.chat_id.len() + 80) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_outbox(style, part.len())));
+                    for (id, w, call, lease) in part {
+                        q = q.bind(*id).bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(call).bind(now)
+                            .bind(*lease).bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                for part in chunks(style, &events, 6, |e| e.2.len() + e.3.len() + 60) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_events(style, part.len())));
+                    for (id, w, event_type, payload) in part {
+                        q = q.bind(*id).bind(w.account_id).bind(w.bot_id).bind(*event_type).bind(payload).bind(now);
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                for w in writes {
+                    match w.timer {
+                        TimerChange::Unchanged => {}
+                        TimerChange::Clear => {
+                            sqlx::query(super::chats::CLEAR_TIMER)
+                                .bind(w.bot_id).bind(w.platform).bind(&w.chat_id).execute(&mut *tx).await?;
+                        }
+                        TimerChange::Set { token, due_at } => {
+                            sqlx::query(super::chats::SET_TIMER)
+                            .bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(token as i64).bind(due_at)
+                            .execute(&mut *tx).await?;
+                        }
+                    }
+                }
+                for run in &sent_runs {
+                    for part in chunks(style, run, 3, |s| s.1.len() + 40) {
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.len())));
+                        for (id, response) in part {
+                            q = q.bind(*id).bind(now).bind(response);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                }
+                Ok::<bool, StoreError>(true)
+                }
+                .await;
+                match all_done {
+                    Ok(true) => {
+                        tx.commit().await?;
+                        Ok(true)
+                    }
+                    other => {
+                        tx.rollback().await?;
+                        other
+                    }
+                }
+            }
+            .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatabaseConfig, SqliteSync};
+    use crate::dialogs::plan::{BotCtx, DialogSnapshot, Item, plan};
+    use crate::platforms::telegram::update::parse_update;
+    use crate::store::{Applied, Page, now_ms};
+    use std::sync::Arc;
+
+    fn echo_update(chat: i64, update_id: i64) -> Item {
+        let body = serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 0,
+            "text": format!("m{update_id}"), "chat": {"id": chat, "type": "private"},
+            "from": {"id": chat, "is_bot": false, "first_name": "A"}}})
+        .to_string()
+        .into_bytes();
+        let parsed = parse_update(&body).unwrap();
+        Item::Update {
+            inbox_id: new_id(),
+            body,
+            parsed: Box::new(parsed),
+            media: None,
+        }
+    }
+
+    async fn snapshot(store: &Store, ctx: &BotCtx, chat: i64) -> Option<DialogSnapshot> {
+        let row = store
+            .get_dialog_by_chat(ctx.bot_id, "telegram", &chat.to_string())
+            .await
+            .unwrap()?;
+        Some(DialogSnapshot {
+            id: row.id,
+            state: serde_json::from_str(&row.state).unwrap(),
+            context: serde_json::from_str(&row.context).unwrap(),
+            version: row.version,
+        })
+    }
+
+    async fn write(store: &Store, ctx: &BotCtx, chat: i64, update_id: i64) -> ChatWrite {
+        let dialog = snapshot(store, ctx, chat).await;
+        plan(
+            ctx,
+            &chat.to_string(),
+            dialog,
+            vec![echo_update(chat, update_id)],
+            now_ms(),
+            &mut new_id,
+        )
+    }
+
+    mod a_group_writes_every_row_at_once_or_nothing {
+        use super::*;
+
+        #[tokio::test]
+        async fn sqlite() {
+            let dir = tempfile::tempdir().unwrap();
+            let config = DatabaseConfig::Sqlite {
+                path: dir.path().join("t.db"),
+            };
+            check(Store::connect(&config, SqliteSync::Normal).await.unwrap()).await;
+        }
+
+        /// The statements differ by backend (placeholders, statement sizes): run on both.
+        #[tokio::test]
+        async fn postgres() {
+            let Ok(base) = std::env::var("HOOKLINE_TEST_DATABASE_URL") else {
+                assert!(
+                    std::env::var("HOOKLINE_REQUIRE_POSTGRES").is_err(),
+                    "HOOKLINE_REQUIRE_POSTGRES is set but HOOKLINE_TEST_DATABASE_URL is not"
+                );
+                eprintln!("SKIPPED (PostgreSQL): chats_group — set HOOKLINE_TEST_DATABASE_URL to run it");
+                return;
+            };
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&base).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .execute(&admin)
+                .await
+                .unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = crate::secrets::Secret::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+            let store = Store::connect(&DatabaseConfig::Postgres { url }, SqliteSync::Normal)
+                .await
+                .unwrap();
+            check(store).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn check(store: Store) {
+        store.migrate().await.unwrap();
+        let account = store.create_account("A").await.unwrap();
+        let bot = store.create_bot(account.id, "B", None, true).await.unwrap();
+        let doc = serde_json::json!({"start_step": "echo", "steps": {"echo": {"message": {"text": "got {{last}}"},
+            "expected_input": {"type": "text", "variable": "last"}, "next_step": "echo"}}});
+        let ctx = BotCtx {
+            bot_id: bot.id,
+            account_id: account.id,
+            platform: "telegram",
+            scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
+        };
+
+        // Five new dialogs in one group.
+        let mut first = Vec::new();
+        for chat in 1..=5 {
+            first.push(write(&store, &ctx, chat, chat).await);
+        }
+        let refs: Vec<&ChatWrite> = first.iter().collect();
+        assert!(store.apply_group_at_once(&refs, &[], now_ms()).await.unwrap());
+        for (chat, w) in (1..=5).zip(&first) {
+            let dialog = snapshot(&store, &ctx, chat).await.expect("dialog written");
+            assert_eq!(dialog.version, 1);
+            let history = store
+                .dialog_history(dialog.id, Page { limit: 10, after: None })
+                .await
+                .unwrap();
+            assert_eq!(history.len(), w.history.len(), "chat {chat}");
+            assert!(!w.outbox.is_empty());
+            for o in &w.outbox {
+                assert_eq!(store.outbox_status(o.id).await.unwrap().as_deref(), Some("pending"));
+            }
+            assert!(store.inbox_result(bot.id, "telegram", chat).await.unwrap().is_some());
+        }
+        let events = store.bot_events(bot.id, 100).await.unwrap();
+        assert_eq!(events.len(), first.iter().map(|w| w.events.len()).sum::<usize>());
+
+        // Sent marks alone.
+        let sent = first[0].outbox[0].id;
+        assert!(
+            store
+                .apply_group_at_once(&[], &[(sent, "{}".into())], now_ms())
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.outbox_status(sent).await.unwrap().as_deref(), Some("sent"));
+
+        // A group with one stale dialog version writes nothing at all...
+        let mut second = Vec::new();
+        for chat in 1..=4 {
+            second.push(write(&store, &ctx, chat, 100 + chat).await);
+        }
+        store
+            .apply_chat_write(&write(&store, &ctx, 4, 200).await)
+            .await
+            .unwrap(); // chat 4 moves on
+        let refs: Vec<&ChatWrite> = second.iter().collect();
+        assert!(!store.apply_group_at_once(&refs, &[], now_ms()).await.unwrap());
+        assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 1, "rolled back");
+        assert!(store.inbox_result(bot.id, "telegram", 101).await.unwrap().is_none());
+        // ...and the one-by-one path then tells each write its answer.
+        let results = store.apply_chat_writes(&refs, &[]).await.unwrap();
+        let answers: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            answers,
+            vec![Applied::Done, Applied::Done, Applied::Done, Applied::Conflict]
+        );
+        assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 2);
+
+        // A repeated update in a group is found the same way.
+        let again = write(&store, &ctx, 5, 5).await;
+        let fresh = write(&store, &ctx, 6, 6).await;
+        assert!(
+            !store
+                .apply_group_at_once(&[&fresh, &again], &[], now_ms())
+                .await
+                .unwrap()
+        );
+        let answers: Vec<_> = store
+            .apply_chat_writes(&[&fresh, &again], &[])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(answers, vec![Applied::Done, Applied::Duplicate]);
+    }
+
+    #[test]
+    fn statements_take_as_many_parameters_as_their_rows_bind() {
+        for (sql, per_row) in [
+            (insert_inbox(Style::Question, 3), 10),
+            (insert_dialogs(Style::Question, 3), 11),
+            (update_dialogs(Style::Question, 3), 8),
+            (insert_history(Style::Question, 3), 5),
+            (insert_outbox(Style::Question, 3), 8),
+            (insert_events(Style::Question, 3), 6),
+            (mark_sent(Style::Question, 3), 3),
+        ] {
+            assert_eq!(sql.matches('?').count(), 3 * per_row, "{sql}");
+        }
+        let d = update_dialogs(Style::Dollar, 2);
+        assert!(
+            d.contains("($1,$2,$3,$4,$5,$6,$7,$8),($9,$10,$11,$12,$13,$14,$15,$16)"),
+            "{d}"
+        );
+        assert!(!d.contains("$17"));
+    }
+
+    #[test]
+    fn chunks_cover_every_row_in_order() {
+        let items: Vec<usize> = (0..150).collect();
+        let parts = chunks(Style::Question, &items, 10, |_| 10);
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![64, 64, 16, 4, 2]
+        );
+        assert_eq!(parts.concat(), items);
+        // PostgreSQL: large rows go in small statements.
+        let parts = chunks(Style::Dollar, &items, 10, |_| 4_000);
+        assert!(
+            parts.iter().all(|p| p.len() <= 2),
+            "{:?}",
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(parts.concat(), items);
+        assert!(chunks(Style::Question, &[] as &[u8], 3, |_| 1).is_empty());
+    }
+}
