@@ -11,6 +11,11 @@
 //! talks to Telegram; [`scenario`] is the pure conversation engine; [`media`] keeps bots' files
 //! in an object store; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
 
+/// Every binary that links hookline (the server, its tests and benchmarks) allocates through
+/// mimalloc: see the note in `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod app;
 pub mod cli;
 pub mod config;
