@@ -122,7 +122,8 @@ impl Runtime {
             rate_max: config.dialog_inputs_per_minute,
             ..crate::scenario::Limits::default()
         };
-        let committer = committer::Committer::start(&store);
+        let committer =
+            committer::Committer::start(&store).map_err(|e| anyhow::anyhow!("cannot start the chat committer: {e}"))?;
         Ok(Arc::new(Runtime {
             store,
             cipher,

@@ -12,9 +12,12 @@ use crate::app::AppState;
 use crate::delivery::{NewEvent, publish};
 use crate::store::PendingBotEvent;
 
+/// Most bot events read and published at once.
+const RELAY_BATCH: i64 = 500;
+
 /// Publish one batch; returns how many bot events were handled.
 pub async fn relay_once(state: &AppState) -> usize {
-    let pending = match state.store.unpublished_bot_events(500).await {
+    let pending = match state.store.unpublished_bot_events(RELAY_BATCH).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read bot events");
@@ -70,7 +73,14 @@ pub fn spawn(state: &AppState) {
                 _ = state.shutdown.cancelled() => break,
                 n = relay_once(&state) => n,
             };
-            let pause = if handled == 0 { 200 } else { 0 };
+            // A full batch: more are waiting, go on. A partial one: let events gather for a
+            // moment, so under load the relay takes the database's writer a few times a second
+            // with big batches instead of continuously with small ones.
+            let pause = match handled {
+                0 => 200,
+                n if n < RELAY_BATCH as usize => 20,
+                _ => 0,
+            };
             tokio::select! {
                 _ = state.shutdown.cancelled() => break,
                 _ = tokio::time::sleep(Duration::from_millis(pause)) => {},
