@@ -132,6 +132,11 @@ async fn main() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
+            // Clients start spread over one interval, so the paced load arrives evenly rather
+            // than in bursts of `clients` requests at the same instant.
+            if let Some(every) = interval {
+                tokio::time::sleep(every.mul_f64(c as f64 / clients as f64)).await;
+            }
             let mut ticker = interval.map(tokio::time::interval);
             let mut i = 0u64;
             while Instant::now() < deadline {
