@@ -86,7 +86,7 @@ pub(super) const SET_TIMER: &str =
     "INSERT INTO timers (bot_id, platform, chat_id, token, due_at, lease_until) VALUES ($1, $2, $3, $4, $5, 0)
      ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0";
 
-fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
+pub(super) fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
 }
 
@@ -597,30 +597,24 @@ impl Store {
     }
 
     pub async fn mark_bot_events_published(&self, ids: &[Uuid]) -> StoreResult<()> {
-        use super::webhook_rows::{self as rows, Style};
+        use super::webhook_rows as rows;
         let now = now_ms();
-        let style = match self.db {
-            Db::Sqlite { .. } => Style::Question,
-            Db::Postgres(_) => Style::Dollar,
-        };
+        let style = self.db.style();
         // One statement per chunk of ids: the relay marks thousands a second under load, and
         // a statement per id kept SQLite's one writer from the chat commits.
-        let max = rows::max_rows(1, 1, 256);
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            let mut at = 0;
-            for size in rows::chunk_sizes(ids.len(), max) {
+            for part in rows::slices(style, ids, 1, 256, |_| 16) {
                 let sql = format!(
                     "UPDATE bot_events SET published_at = {} WHERE id IN ({})",
                     style.param(1),
-                    rows::in_list(style, size, 2)
+                    rows::in_list(style, part.len(), 2)
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-                for id in &ids[at..at + size] {
+                for id in part {
                     q = q.bind(*id);
                 }
                 q.execute(&mut *tx).await?;
-                at += size;
             }
             tx.commit().await?;
             Ok::<(), StoreError>(())

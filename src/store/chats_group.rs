@@ -12,6 +12,7 @@
 
 use uuid::Uuid;
 
+use super::chats::to_json;
 use super::webhook_rows::{self as rows, Style, values};
 use super::{Store, StoreError, StoreResult, new_id, on_db};
 use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
@@ -19,24 +20,9 @@ use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
 /// Most rows in one statement (a power of two, so statement texts stay few and cached).
 const ROWS: usize = 64;
 
-/// Consecutive slices of `items`, one per statement: at most [`ROWS`] rows and SQLite's
-/// parameter limit, and on PostgreSQL about [`rows::PG_STATEMENT_BYTES`] of parameters.
+/// Consecutive slices of `items`, one per statement of at most [`ROWS`] rows.
 fn chunks<T>(style: Style, items: &[T], width: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
-    let cap = match style {
-        Style::Question => ROWS,
-        Style::Dollar => ROWS.min(rows::byte_cap(
-            items.iter().map(bytes).sum(),
-            items.len(),
-            rows::PG_STATEMENT_BYTES,
-        )),
-    };
-    let mut out = Vec::new();
-    let mut at = 0;
-    for size in rows::chunk_sizes(items.len(), rows::max_rows(width, 0, cap)) {
-        out.push(&items[at..at + size]);
-        at += size;
-    }
-    out
+    rows::slices(style, items, width, ROWS, bytes)
 }
 
 /// Per row: id, bot_id, platform, update_id, kind, chat_id, body, result, now, now.
@@ -108,10 +94,6 @@ fn mark_sent(s: Style, n: usize) -> String {
     )
 }
 
-fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
-}
-
 /// A dialog row to insert or update, encoded.
 struct DialogRow<'a> {
     id: Uuid,
@@ -134,10 +116,7 @@ impl Store {
         sent: &[(Uuid, String)],
         now: i64,
     ) -> StoreResult<bool> {
-        let style = match self.db {
-            super::Db::Sqlite { .. } => Style::Question,
-            super::Db::Postgres(_) => Style::Dollar,
-        };
+        let style = self.db.style();
         // Encode everything before taking the writer.
         let inbox: Vec<(&ChatWrite, &crate::dialogs::plan::NewInbox, String)> = writes
             .iter()
@@ -511,6 +490,21 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(answers, vec![Applied::Done, Applied::Duplicate]);
+
+        // The relay marks bot events published in chunks: exactly the ones it names.
+        let pending = store.unpublished_bot_events(1_000).await.unwrap();
+        assert!(pending.len() > 2, "{}", pending.len());
+        let (keep, mark) = pending.split_last().unwrap();
+        let ids: Vec<Uuid> = mark.iter().map(|e| e.id).collect();
+        store.mark_bot_events_published(&ids).await.unwrap();
+        let left: Vec<Uuid> = store
+            .unpublished_bot_events(1_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(left, vec![keep.id]);
     }
 
     #[test]

@@ -87,6 +87,16 @@ pub(crate) enum Db {
     Postgres(PgPool),
 }
 
+impl Db {
+    /// How this backend's multi-row statements write placeholders (see `webhook_rows`).
+    pub(crate) fn style(&self) -> webhook_rows::Style {
+        match self {
+            Db::Sqlite { .. } => webhook_rows::Style::Question,
+            Db::Postgres(_) => webhook_rows::Style::Dollar,
+        }
+    }
+}
+
 /// Run `$body` with `$pool` bound to the backend's pool: `read` or `write` picks the SQLite
 /// pool (PostgreSQL has one pool for both). The body is compiled once per driver.
 macro_rules! on_db {

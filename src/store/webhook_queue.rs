@@ -197,10 +197,7 @@ impl Store {
         order.sort_by(|&a, &b| {
             (firsts[a].account_id, &firsts[a].event.event_id).cmp(&(firsts[b].account_id, &firsts[b].event.event_id))
         });
-        let style = match self.db {
-            Db::Sqlite { .. } => Style::Question,
-            Db::Postgres(_) => Style::Dollar,
-        };
+        let style = self.db.style();
         // Rows per statement for rows of about `total / n` bytes: SQLite runs in-process and
         // takes the row caps as they are; PostgreSQL statements stay near a byte budget.
         let cap = |cap: usize, total: usize, n: usize| match style {

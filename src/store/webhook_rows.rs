@@ -58,6 +58,23 @@ pub fn chunk_sizes(n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
+/// `items` cut into consecutive slices, one per statement: at most `cap` rows (and the
+/// parameter limit for `width` parameters a row), and on PostgreSQL about
+/// [`PG_STATEMENT_BYTES`] of parameters, `bytes` estimating a row's.
+pub fn slices<T>(style: Style, items: &[T], width: usize, cap: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let cap = match style {
+        Style::Question => cap,
+        Style::Dollar => cap.min(byte_cap(items.iter().map(bytes).sum(), items.len(), PG_STATEMENT_BYTES)),
+    };
+    let mut out = Vec::new();
+    let mut at = 0;
+    for size in chunk_sizes(items.len(), max_rows(width, 0, cap)) {
+        out.push(&items[at..at + size]);
+        at += size;
+    }
+    out
+}
+
 /// How a backend writes placeholders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
