@@ -182,14 +182,17 @@ impl Delivery {
     /// Start the writers, and the workers and maintenance unless delivery is disabled.
     pub fn spawn(state: &AppState) {
         let d = &state.delivery.inner;
-        for _ in 0..d.settings.writers {
-            state.tasks.spawn(writer::run(
-                state.store.clone(),
-                d.rx.clone(),
-                d.published.clone(),
-                state.shutdown.clone(),
-            ));
-        }
+        let writers: Vec<_> = (0..d.settings.writers)
+            .map(|_| {
+                writer::run(
+                    state.store.clone(),
+                    d.rx.clone(),
+                    d.published.clone(),
+                    state.shutdown.clone(),
+                )
+            })
+            .collect();
+        writer::start(&state.tasks, writers);
         if d.settings.enabled {
             state.tasks.spawn(worker::run(state.clone()));
         }

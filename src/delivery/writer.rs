@@ -34,6 +34,48 @@ impl Write {
 
 pub type WriteRx = Arc<Mutex<mpsc::Receiver<Write>>>;
 
+/// Run the writers on a thread of their own (a current-thread runtime), so the few round trips
+/// of a group to the database do not queue behind the HTTP tasks of the moment: under load that
+/// stretched each group and with it every publisher's wait. `tasks` then waits for them at
+/// shutdown as for any task. Should the thread not start, they run on the shared runtime.
+pub fn start<F>(tasks: &tokio_util::task::TaskTracker, writers: Vec<F>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let all = futures::future::join_all(writers);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build the event writers' runtime; they share the main one");
+            tasks.spawn(all);
+            return;
+        }
+    };
+    let (done, finished) = oneshot::channel::<()>();
+    // Shared with the thread so that, should it fail to start, the writers are taken back.
+    let work = Arc::new(std::sync::Mutex::new(Some(all)));
+    let theirs = work.clone();
+    let spawned = std::thread::Builder::new().name("event-writer".into()).spawn(move || {
+        if let Some(all) = theirs.lock().ok().and_then(|mut w| w.take()) {
+            runtime.block_on(all);
+        }
+        let _ = done.send(());
+    });
+    match spawned {
+        Ok(_) => {
+            tasks.spawn(async move {
+                let _ = finished.await;
+            });
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the event writers' thread; they share the main runtime");
+            if let Some(all) = work.lock().ok().and_then(|mut w| w.take()) {
+                tasks.spawn(all);
+            }
+        }
+    }
+}
+
 /// Run one writer until shutdown, then drain what is already queued.
 pub async fn run(store: Store, rx: WriteRx, published: Arc<Notify>, shutdown: CancellationToken) {
     loop {

@@ -604,15 +604,18 @@ impl Store {
         // a statement per id kept SQLite's one writer from the chat commits.
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
-            for part in rows::slices(style, ids, 1, 256, |_| 16) {
+            for part in rows::parts(style, ids, 1, 256, |_| 16) {
                 let sql = format!(
                     "UPDATE bot_events SET published_at = {} WHERE id IN ({})",
                     style.param(1),
-                    rows::in_list(style, part.len(), 2)
+                    rows::in_list(style, part.rows, 2)
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-                for id in part {
+                for id in part.items {
                     q = q.bind(*id);
+                }
+                for _ in 0..part.padding(1) {
+                    q = q.bind(None::<Uuid>);
                 }
                 q.execute(&mut *tx).await?;
             }

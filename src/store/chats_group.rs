@@ -13,34 +13,39 @@
 use uuid::Uuid;
 
 use super::chats::to_json;
-use super::webhook_rows::{self as rows, Style, values};
+use super::webhook_rows::{self as rows, Style, insert_values, values};
 use super::{Store, StoreError, StoreResult, new_id, on_db};
 use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
 
 /// Most rows in one statement (a power of two, so statement texts stay few and cached).
 const ROWS: usize = 64;
 
-/// Consecutive slices of `items`, one per statement of at most [`ROWS`] rows.
-fn chunks<T>(style: Style, items: &[T], width: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
-    rows::slices(style, items, width, ROWS, bytes)
+/// `items` cut into statements of at most [`ROWS`] rows (padded on SQLite; see
+/// [`rows::statement_sizes`]).
+fn chunks<T>(style: Style, items: &[T], width: usize, bytes: impl Fn(&T) -> usize) -> Vec<rows::Part<'_, T>> {
+    rows::parts(style, items, width, ROWS, bytes)
 }
 
 /// Per row: id, bot_id, platform, update_id, kind, chat_id, body, result, now, now.
 fn insert_inbox(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
-         VALUES {} ON CONFLICT (bot_id, platform, update_id) DO NOTHING RETURNING id",
-        values(s, n, 1, &["?", "?", "?", "?", "?", "?", "?", "'done'", "?", "?", "?"])
+    insert_values(
+        s,
+        "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)",
+        n,
+        &["?", "?", "?", "?", "?", "?", "?", "'done'", "?", "?", "?"],
+        "ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
     )
 }
 
 /// Per row: id, bot_id, platform, chat_id, current_step, status, state, context, now, now, now.
 fn insert_dialogs(s: Style, n: usize) -> String {
-    format!(
+    insert_values(
+        s,
         "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
-                              last_interaction_at, created_at, updated_at)
-         VALUES {} ON CONFLICT (bot_id, platform, chat_id) DO NOTHING RETURNING id",
-        values(s, n, 1, &["?", "?", "?", "?", "?", "?", "?", "?", "1", "?", "?", "?"])
+                              last_interaction_at, created_at, updated_at)",
+        n,
+        &["?", "?", "?", "?", "?", "?", "?", "?", "1", "?", "?", "?"],
+        "ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
     )
 }
 
@@ -53,34 +58,41 @@ fn update_dialogs(s: Style, n: usize) -> String {
                 last_interaction_at = CASE WHEN v.column6 THEN v.column7 ELSE dialogs.last_interaction_at END,
                 updated_at = v.column7
          FROM (VALUES {}) AS v
-         WHERE dialogs.id = v.column1 AND dialogs.version = v.column8
-         RETURNING dialogs.id",
+         WHERE dialogs.id = v.column1 AND dialogs.version = v.column8",
         values(s, n, 1, &["?"; 8])
     )
 }
 
 /// Per row: id, dialog_id, direction, message, now.
 fn insert_history(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES {}",
-        values(s, n, 1, &["?"; 5])
+    insert_values(
+        s,
+        "INSERT INTO dialog_history (id, dialog_id, direction, message, created_at)",
+        n,
+        &["?"; 5],
+        "",
     )
 }
 
 /// Per row: id, bot_id, platform, chat_id, call, now, lease_until, now.
 fn insert_outbox(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
-         VALUES {}",
-        values(s, n, 1, &["?", "?", "?", "?", "?", "'pending'", "?", "?", "?"])
+    insert_values(
+        s,
+        "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)",
+        n,
+        &["?", "?", "?", "?", "?", "'pending'", "?", "?", "?"],
+        "",
     )
 }
 
 /// Per row: id, account_id, bot_id, event_type, payload, now.
 fn insert_events(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES {}",
-        values(s, n, 1, &["?"; 6])
+    insert_values(
+        s,
+        "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)",
+        n,
+        &["?"; 6],
+        "",
     )
 }
 
@@ -190,16 +202,19 @@ impl Store {
             async {
                 let mut tx = pool.begin().await?;
                 let all_done = async {
-                let mut returned = 0;
+                let mut added = 0;
                 for part in chunks(style, &inbox, 10, |r| r.1.body.len() + r.2.len() + r.0.chat_id.len() + 80) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_inbox(style, part.len())));
-                    for (w, r, result) in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_inbox(style, part.rows)));
+                    for (w, r, result) in part.items {
                         q = q.bind(r.id).bind(w.bot_id).bind(w.platform).bind(r.update_id).bind(r.kind)
                             .bind(&w.chat_id).bind(&r.body).bind(result).bind(now).bind(now);
                     }
-                    returned += q.fetch_all(&mut *tx).await?.len();
+                    for _ in 0..part.padding(10) {
+                        q = q.bind(None::<String>);
+                    }
+                    added += q.execute(&mut *tx).await?.rows_affected();
                 }
-                if returned != inbox.len() {
+                if added as usize != inbox.len() {
                     return Ok(false); // a duplicate update
                 }
                 for w in writes {
@@ -220,24 +235,30 @@ impl Store {
                         .execute(&mut *tx).await?;
                 }
                 let dialog_bytes = |d: &DialogRow| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
-                let mut returned = 0;
+                let mut changed = 0;
                 for part in chunks(style, &inserts, 11, dialog_bytes) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(insert_dialogs(style, part.len())));
-                    for d in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_dialogs(style, part.rows)));
+                    for d in part.items {
                         q = q.bind(d.id).bind(d.write.bot_id).bind(d.write.platform).bind(&d.write.chat_id).bind(d.step)
                             .bind(d.status).bind(&d.state).bind(&d.context).bind(now).bind(now).bind(now);
                     }
-                    returned += q.fetch_all(&mut *tx).await?.len();
+                    for _ in 0..part.padding(11) {
+                        q = q.bind(None::<String>);
+                    }
+                    changed += q.execute(&mut *tx).await?.rows_affected();
                 }
                 for part in chunks(style, &updates, 8, dialog_bytes) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(update_dialogs(style, part.len())));
-                    for d in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(update_dialogs(style, part.rows)));
+                    for d in part.items {
                         q = q.bind(d.id).bind(d.step).bind(d.status).bind(&d.state).bind(&d.context)
                             .bind(d.last_interaction).bind(now).bind(d.expected);
                     }
-                    returned += q.fetch_all(&mut *tx).await?.len();
+                    for _ in 0..part.padding(8) {
+                        q = q.bind(None::<String>);
+                    }
+                    changed += q.execute(&mut *tx).await?.rows_affected();
                 }
-                if returned != inserts.len() + updates.len() {
+                if changed as usize != inserts.len() + updates.len() {
                     return Ok(false); // a dialog changed since it was read
                 }
                 for w in writes {
@@ -250,24 +271,33 @@ impl Store {
                     }
                 }
                 for part in chunks(style, &history, 5, |h| h.3.len() + 60) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_history(style, part.len())));
-                    for (id, dialog_id, direction, message) in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_history(style, part.rows)));
+                    for (id, dialog_id, direction, message) in part.items {
                         q = q.bind(*id).bind(*dialog_id).bind(*direction).bind(message).bind(now);
+                    }
+                    for _ in 0..part.padding(5) {
+                        q = q.bind(None::<String>);
                     }
                     q.execute(&mut *tx).await?;
                 }
                 for part in chunks(style, &outbox, 8, |o| o.2.len() + o.1.chat_id.len() + 80) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_outbox(style, part.len())));
-                    for (id, w, call, lease) in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_outbox(style, part.rows)));
+                    for (id, w, call, lease) in part.items {
                         q = q.bind(*id).bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(call).bind(now)
                             .bind(*lease).bind(now);
+                    }
+                    for _ in 0..part.padding(8) {
+                        q = q.bind(None::<String>);
                     }
                     q.execute(&mut *tx).await?;
                 }
                 for part in chunks(style, &events, 6, |e| e.2.len() + e.3.len() + 60) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_events(style, part.len())));
-                    for (id, w, event_type, payload) in part {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_events(style, part.rows)));
+                    for (id, w, event_type, payload) in part.items {
                         q = q.bind(*id).bind(w.account_id).bind(w.bot_id).bind(*event_type).bind(payload).bind(now);
+                    }
+                    for _ in 0..part.padding(6) {
+                        q = q.bind(None::<String>);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -287,9 +317,12 @@ impl Store {
                 }
                 for run in &sent_runs {
                     for part in chunks(style, run, 3, |s| s.1.len() + 40) {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.len())));
-                        for (id, response) in part {
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.rows)));
+                        for (id, response) in part.items {
                             q = q.bind(*id).bind(now).bind(response);
+                        }
+                        for _ in 0..part.padding(3) {
+                            q = q.bind(None::<String>);
                         }
                         q.execute(&mut *tx).await?;
                     }
@@ -531,20 +564,23 @@ mod tests {
     #[test]
     fn chunks_cover_every_row_in_order() {
         let items: Vec<usize> = (0..150).collect();
+        let joined = |parts: &[rows::Part<'_, usize>]| parts.iter().flat_map(|p| p.items.to_vec()).collect::<Vec<_>>();
+        // SQLite: full statements, then the rest in one statement padded to a power of two.
         let parts = chunks(Style::Question, &items, 10, |_| 10);
         assert_eq!(
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
-            vec![64, 64, 16, 4, 2]
+            parts.iter().map(|p| (p.items.len(), p.rows)).collect::<Vec<_>>(),
+            vec![(64, 64), (64, 64), (22, 32)]
         );
-        assert_eq!(parts.concat(), items);
-        // PostgreSQL: large rows go in small statements.
+        assert_eq!(parts[2].padding(10), 100, "ten NULL rows of ten parameters");
+        assert_eq!(joined(&parts), items);
+        // PostgreSQL: no padding; large rows go in small statements.
         let parts = chunks(Style::Dollar, &items, 10, |_| 4_000);
         assert!(
-            parts.iter().all(|p| p.len() <= 2),
+            parts.iter().all(|p| p.items.len() <= 2 && p.rows == p.items.len()),
             "{:?}",
-            parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+            parts.iter().map(|p| p.items.len()).collect::<Vec<_>>()
         );
-        assert_eq!(parts.concat(), items);
+        assert_eq!(joined(&parts), items);
         assert!(chunks(Style::Question, &[] as &[u8], 3, |_| 1).is_empty());
     }
 }

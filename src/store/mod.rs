@@ -152,12 +152,17 @@ impl Store {
                     .foreign_keys(true)
                     .pragma("temp_store", "memory")
                     .pragma("cache_size", "-16000");
+                // No ping before handing out a connection: the database is a file in this
+                // process, and each ping is a round trip to the connection's worker thread
+                // (under load a good part of a group commit's time).
                 let write = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.clone())
                     .await?;
                 let read = SqlitePoolOptions::new()
+                    .test_before_acquire(false)
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)

@@ -221,26 +221,46 @@ impl Store {
                 subs.insert(*account_id, list);
             }
 
-            // Events: whatever comes back was new; the rest existed before.
-            let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
+            // Events. Usually every one is new; when fewer rows went in than were offered, the
+            // new ones are looked up (the others are duplicates of earlier publishes).
             let bytes: usize = firsts.iter().map(|c| {
                 let e = c.event;
                 e.payload.len() + e.event_id.len() + e.event_type.len() + e.labels.iter().map(|l| l.len() + 3).sum::<usize>() + 80
             }).sum();
             let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
-            let mut at = 0;
-            for size in rows::chunk_sizes(order.len(), max) {
-                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events(style, size)));
-                for &i in &order[at..at + size] {
+            let mut added = 0;
+            for part in rows::parts_of(style, &order, max) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_events(style, part.rows)));
+                for &i in part.items {
                     let c = &firsts[i];
                     q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
                         .bind(&c.event.payload).bind(Json(&c.event.labels)).bind(now);
                 }
-                inserted.extend(q.fetch_all(&mut *tx).await?);
-                at += size;
+                for _ in 0..part.padding(7) {
+                    q = q.bind(None::<String>);
+                }
+                added += q.execute(&mut *tx).await?.rows_affected();
             }
-            for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
-                c.resolved = Some((c.id, false));
+            if added as usize == firsts.len() {
+                for c in firsts.iter_mut() {
+                    c.resolved = Some((c.id, false));
+                }
+            } else {
+                let ids: Vec<Uuid> = firsts.iter().map(|c| c.id).collect();
+                let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
+                for part in rows::parts_of(style, &ids, rows::max_rows(1, 0, cap(EVENT_ROWS, 16 * ids.len(), ids.len()))) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::existing_events(style, part.rows)));
+                    for id in part.items {
+                        q = q.bind(*id);
+                    }
+                    for _ in 0..part.padding(1) {
+                        q = q.bind(None::<Uuid>);
+                    }
+                    inserted.extend(q.fetch_all(&mut *tx).await?);
+                }
+                for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
+                    c.resolved = Some((c.id, false));
+                }
             }
 
             // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
@@ -250,20 +270,21 @@ impl Store {
                 let missing: Vec<usize> = (0..firsts.len())
                     .filter(|&i| firsts[i].resolved.is_none() && firsts[i].account_id == *account_id)
                     .collect();
-                let mut at = 0;
-                for size in rows::chunk_sizes(missing.len(), max) {
-                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, size))).bind(*account_id);
-                    for &i in &missing[at..at + size] {
+                for part in rows::parts_of(style, &missing, max) {
+                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, part.rows))).bind(*account_id);
+                    for &i in part.items {
                         q = q.bind(&firsts[i].event.event_id);
                     }
+                    for _ in 0..part.padding(1) {
+                        q = q.bind(None::<String>);
+                    }
                     let found: HashMap<String, Uuid> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id, e)| (e, id)).collect();
-                    for &i in &missing[at..at + size] {
+                    for &i in part.items {
                         let original = found.get(&firsts[i].event.event_id).copied().ok_or_else(|| {
                             StoreError::Other("an event conflicted on its event_id but cannot be found".into())
                         })?;
                         firsts[i].resolved = Some((original, true));
                     }
-                    at += size;
                 }
             }
 
@@ -278,15 +299,16 @@ impl Store {
             }
             // Four ids, three timestamps, with their framing.
             let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
-            let mut at = 0;
-            for size in rows::chunk_sizes(deliveries.len(), max) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_deliveries(style, size)));
-                for (account_id, event_id, endpoint_id) in &deliveries[at..at + size] {
+            for part in rows::parts_of(style, &deliveries, max) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_deliveries(style, part.rows)));
+                for (account_id, event_id, endpoint_id) in part.items {
                     q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id)
                         .bind(now).bind(now).bind(now);
                 }
+                for _ in 0..part.padding(7) {
+                    q = q.bind(None::<String>);
+                }
                 q.execute(&mut *tx).await?;
-                at += size;
             }
 
             // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
@@ -297,14 +319,15 @@ impl Store {
                     QueueWrite::Outcome { .. } => None,
                 }).collect();
                 let max = rows::max_rows(3, 0, cap(UPDATE_ROWS, 60, 1));
-                let mut at = 0;
-                for size in rows::chunk_sizes(postponed.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, size)));
-                    for (id, owner, when) in &postponed[at..at + size] {
+                for part in rows::parts_of(style, &postponed, max) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, part.rows)));
+                    for (id, owner, when) in part.items {
                         q = q.bind(*id).bind(*owner).bind(*when);
                     }
+                    for _ in 0..part.padding(3) {
+                        q = q.bind(None::<String>);
+                    }
                     q.execute(&mut *tx).await?;
-                    at += size;
                 }
 
                 let outcomes: Vec<(&Uuid, &NextState, &AttemptRecord)> = run.iter().filter_map(|w| match w {
@@ -313,10 +336,9 @@ impl Store {
                 }).collect();
                 let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
                 let max = rows::max_rows(6, 1, cap(UPDATE_ROWS, 100, 1));
-                let mut at = 0;
-                for size in rows::chunk_sizes(outcomes.len(), max) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, size))).bind(now);
-                    for (owner, next, r) in &outcomes[at..at + size] {
+                for part in rows::parts_of(style, &outcomes, max) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, part.rows))).bind(now);
+                    for (owner, next, r) in part.items {
                         let (status, when) = match next {
                             NextState::Retry(when) => ("pending", *when),
                             NextState::Succeeded => ("succeeded", now),
@@ -325,8 +347,10 @@ impl Store {
                         q = q.bind(r.delivery_id).bind(**owner).bind(status).bind(when)
                             .bind(r.response_status).bind(&r.error_class);
                     }
+                    for _ in 0..part.padding(6) {
+                        q = q.bind(None::<String>);
+                    }
                     moved.extend(q.fetch_all(&mut *tx).await?);
-                    at += size;
                 }
                 // A node whose lease expired does not overwrite the node that took over, and
                 // logs no attempt for it.
@@ -336,17 +360,18 @@ impl Store {
                     r.response_body.len() + r.error_message.as_ref().map_or(0, String::len) + 400
                 }).sum();
                 let max = rows::max_rows(16, 0, cap(ATTEMPT_ROWS, bytes, attempts.len()));
-                let mut at = 0;
-                for size in rows::chunk_sizes(attempts.len(), max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, size)));
-                    for r in &attempts[at..at + size] {
+                for part in rows::parts_of(style, &attempts, max) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, part.rows)));
+                    for r in part.items {
                         q = q.bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
                             .bind(r.attempt).bind(&r.cause).bind(r.succeeded).bind(r.response_status)
                             .bind(Json(&r.response_headers)).bind(&r.response_body).bind(Json(&r.request_headers))
                             .bind(&r.error_class).bind(&r.error_message).bind(r.latency_ms).bind(r.created_at);
                     }
+                    for _ in 0..part.padding(16) {
+                        q = q.bind(None::<String>);
+                    }
                     q.execute(&mut *tx).await?;
-                    at += size;
                 }
                 // Only the last outcome per endpoint in the group matters.
                 for r in attempts {

@@ -58,21 +58,80 @@ pub fn chunk_sizes(n: usize, max: usize) -> Vec<usize> {
     sizes
 }
 
-/// `items` cut into consecutive slices, one per statement: at most `cap` rows (and the
-/// parameter limit for `width` parameters a row), and on PostgreSQL about
-/// [`PG_STATEMENT_BYTES`] of parameters, `bytes` estimating a row's.
-pub fn slices<T>(style: Style, items: &[T], width: usize, cap: usize, bytes: impl Fn(&T) -> usize) -> Vec<&[T]> {
+/// How `n` rows go into statements of at most `max` rows (`max` a power of two), as
+/// `(rows bound, rows in the statement's text)`. PostgreSQL: [`chunk_sizes`], text and rows
+/// alike. SQLite: full chunks, then the remainder in ONE statement whose text is rounded up to
+/// a power of two, the rows past the remainder bound as NULLs, which every statement here skips
+/// (inserts keep only rows with a first column, updates and `IN` lists match no NULL). Each
+/// statement is a round trip to sqlx's SQLite worker thread, and under load those round trips,
+/// not SQLite's work, were most of a group commit's time; texts stay as few as before.
+pub fn statement_sizes(style: Style, n: usize, max: usize) -> Vec<(usize, usize)> {
+    match style {
+        Style::Dollar => chunk_sizes(n, max).into_iter().map(|s| (s, s)).collect(),
+        Style::Question => {
+            let mut sizes = vec![(max, max); n / max];
+            let rest = n % max;
+            if rest > 0 {
+                sizes.push((rest, rest.next_power_of_two()));
+            }
+            sizes
+        }
+    }
+}
+
+/// One statement's share of a list: the items it binds, and the rows its text has (more than
+/// the items only on SQLite; see [`statement_sizes`]).
+pub struct Part<'a, T> {
+    pub items: &'a [T],
+    pub rows: usize,
+}
+
+impl<T> Part<'_, T> {
+    /// NULL parameters to bind after the items, for rows of `width` parameters.
+    pub fn padding(&self, width: usize) -> usize {
+        (self.rows - self.items.len()) * width
+    }
+}
+
+/// `items` cut into statements of at most `max` rows, as [`statement_sizes`] says.
+pub fn parts_of<T>(style: Style, items: &[T], max: usize) -> Vec<Part<'_, T>> {
+    let mut at = 0;
+    statement_sizes(style, items.len(), max)
+        .into_iter()
+        .map(|(n, rows)| {
+            let part = Part {
+                items: &items[at..at + n],
+                rows,
+            };
+            at += n;
+            part
+        })
+        .collect()
+}
+
+/// `items` cut into statements: at most `cap` rows (and the parameter limit for `width`
+/// parameters a row), and on PostgreSQL about [`PG_STATEMENT_BYTES`] of parameters, `bytes`
+/// estimating a row's.
+pub fn parts<T>(style: Style, items: &[T], width: usize, cap: usize, bytes: impl Fn(&T) -> usize) -> Vec<Part<'_, T>> {
     let cap = match style {
         Style::Question => cap,
         Style::Dollar => cap.min(byte_cap(items.iter().map(bytes).sum(), items.len(), PG_STATEMENT_BYTES)),
     };
-    let mut out = Vec::new();
-    let mut at = 0;
-    for size in chunk_sizes(items.len(), max_rows(width, 0, cap)) {
-        out.push(&items[at..at + size]);
-        at += size;
+    parts_of(style, items, max_rows(width, 0, cap))
+}
+
+/// `head` (`INSERT INTO t (columns)`), `rows` rows of `row` (see [`values`]), then `tail`
+/// (`ON CONFLICT …`). On SQLite the rows come from a `SELECT` that skips padding rows (a NULL
+/// first parameter; `row` must start with one), so a padded statement inserts only its items.
+pub fn insert_values(s: Style, head: &str, rows: usize, row: &[&str], tail: &str) -> String {
+    debug_assert_eq!(row.first(), Some(&"?"));
+    match s {
+        Style::Dollar => format!("{head} VALUES {} {tail}", values(s, rows, 1, row)),
+        Style::Question => format!(
+            "{head} SELECT * FROM (VALUES {}) WHERE column1 IS NOT NULL {tail}",
+            values(s, rows, 1, row)
+        ),
     }
-    out
 }
 
 /// How a backend writes placeholders.
@@ -131,11 +190,18 @@ pub fn in_list(style: Style, n: usize, first: usize) -> String {
 
 /// Per row: id, account_id, event_id, event_type, payload, labels, created_at.
 pub fn insert_events(s: Style, n: usize) -> String {
-    format!(
-        "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at) VALUES {}
-         ON CONFLICT (account_id, event_id) DO NOTHING RETURNING id",
-        values(s, n, 1, &["?"; 7])
+    insert_values(
+        s,
+        "INSERT INTO webhook_events (id, account_id, event_id, event_type, payload, labels, created_at)",
+        n,
+        &["?"; 7],
+        "ON CONFLICT (account_id, event_id) DO NOTHING",
     )
+}
+
+/// `n` event ids (this group's new ids): those that were inserted.
+pub fn existing_events(s: Style, n: usize) -> String {
+    format!("SELECT id FROM webhook_events WHERE id IN ({})", in_list(s, n, 1))
 }
 
 /// account_id, then `n` event ids.
@@ -150,10 +216,13 @@ pub fn find_events(s: Style, n: usize) -> String {
 /// Per row: id, account_id, event_id, endpoint_id, then now three times (next attempt,
 /// created, updated).
 pub fn insert_deliveries(s: Style, n: usize) -> String {
-    format!(
+    insert_values(
+        s,
         "INSERT INTO webhook_deliveries (id, account_id, event_id, endpoint_id, status, attempts, next_attempt_at,
-           lease_until, created_at, updated_at) VALUES {}",
-        values(s, n, 1, &["?", "?", "?", "?", "'pending'", "0", "?", "0", "?", "?"])
+           lease_until, created_at, updated_at)",
+        n,
+        &["?", "?", "?", "?", "'pending'", "0", "?", "0", "?", "?"],
+        "",
     )
 }
 
@@ -184,11 +253,14 @@ pub fn postpone(s: Style, n: usize) -> String {
 
 /// Per row: the 16 columns of an attempt.
 pub fn insert_attempts(s: Style, n: usize) -> String {
-    format!(
+    insert_values(
+        s,
         "INSERT INTO webhook_attempts (id, delivery_id, account_id, event_id, endpoint_id, attempt, cause, succeeded,
            response_status, response_headers, response_body, request_headers, error_class, error_message, latency_ms,
-           created_at) VALUES {}",
-        values(s, n, 1, &["?"; 16])
+           created_at)",
+        n,
+        &["?"; 16],
+        "",
     )
 }
 
