@@ -12,6 +12,7 @@ pub mod locks;
 pub mod plan;
 pub mod relay;
 pub mod sender;
+pub mod snapshots;
 pub mod workers;
 
 use std::collections::HashMap;
@@ -103,6 +104,8 @@ pub struct Runtime {
     pub media: crate::media::MediaLibrary,
     /// Group commit of chat writes.
     committer: committer::Committer,
+    /// Dialogs as this node last wrote them (see [`snapshots`]).
+    snapshots: snapshots::Snapshots,
 }
 
 /// How many times a write is re-planned after another node changed the dialog.
@@ -141,6 +144,7 @@ impl Runtime {
             node_id: new_id().to_string(),
             media,
             committer,
+            snapshots: snapshots::Snapshots::default(),
         }))
     }
 
@@ -169,6 +173,8 @@ impl Runtime {
         if let Some(to) = parsed.migrate_to_chat_id.filter(|_| !chat_id.is_empty()) {
             // The group is now a supergroup: the conversation continues there.
             let _new_chat = self.chat_locks.lock(bot_id, &to.to_string()).await;
+            self.snapshots.forget(bot_id, platform, &chat_id);
+            self.snapshots.forget(bot_id, platform, &to.to_string());
             self.store
                 .migrate_chat(bot_id, platform, &chat_id, &to.to_string())
                 .await?;
@@ -185,8 +191,9 @@ impl Runtime {
                 parsed: Box::new(this),
                 media,
             };
-            let snapshot = self.snapshot(bot_id, platform, &chat_id).await?;
+            let snapshot = self.current(bot_id, platform, &chat_id).await?;
             let mut write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            let after = snapshots::after(&write.dialog);
             // This request sends the replies itself right after the commit (see `send_planned`).
             write.lease_outbox_until = Some(now_ms() + self.reply_lease_ms());
             let planned: Vec<(Uuid, ApiCall)> = write.outbox.iter().map(|o| (o.id, o.call.clone())).collect();
@@ -199,6 +206,9 @@ impl Runtime {
                 .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
             match self.committer.apply(write).await? {
                 Applied::Done => {
+                    if let Some(after) = after {
+                        self.snapshots.put(bot_id, platform, &chat_id, after);
+                    }
                     if timer_set {
                         self.timers_changed.notify_one();
                     }
@@ -243,13 +253,18 @@ impl Runtime {
         let _guard = self.chat_locks.lock(bot_id, chat_id).await;
         let ctx = self.bot_ctx(bot_id, bot.account_id, platform).await?;
         for _ in 0..MAX_REPLANS {
-            let snapshot = self.snapshot(bot_id, platform, chat_id).await?;
+            let snapshot = self.current(bot_id, platform, chat_id).await?;
             let item = Item::Tick {
                 inbox_id: new_id(),
                 token,
             };
             let write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
-            match self.committer.apply(write).await? {
+            let after = snapshots::after(&write.dialog);
+            let applied = self.committer.apply(write).await?;
+            if let (Applied::Done, Some(after)) = (&applied, after) {
+                self.snapshots.put(bot_id, platform, chat_id, after);
+            }
+            match applied {
                 Applied::Done | Applied::Duplicate => {
                     // A stale tick leaves its timer row behind; remove it unless a newer one replaced it.
                     self.store.clear_timer_if(bot_id, platform, chat_id, token).await?;
@@ -273,6 +288,14 @@ impl Runtime {
             .await?
             .and_then(|r| r.result)
             .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    /// The chat's dialog: the snapshot this node committed last, or the store's.
+    async fn current(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> Result<Option<DialogSnapshot>, StoreError> {
+        match self.snapshots.take(bot_id, platform, chat_id) {
+            Some(hit) => Ok(Some(hit)),
+            None => self.snapshot(bot_id, platform, chat_id).await,
+        }
     }
 
     async fn snapshot(

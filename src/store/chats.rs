@@ -294,9 +294,11 @@ impl Store {
         on_db!(&self.db, write pool => {
             async {
                 let mut tx = pool.begin().await?;
-                for table in ["dialogs", "timers"] {
+                // The dialog's version moves too: a node planning from a snapshot of the old
+                // chat then fails its version guard instead of writing into the moved dialog.
+                for (table, bump) in [("dialogs", ", version = version + 1"), ("timers", "")] {
                     let sql = format!(
-                        "UPDATE {table} SET chat_id = $4 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3
+                        "UPDATE {table} SET chat_id = $4{bump} WHERE bot_id = $1 AND platform = $2 AND chat_id = $3
                            AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.bot_id = $1 AND n.platform = $2 AND n.chat_id = $4)"
                     );
                     sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -136,6 +136,21 @@ both_backends!(dialogs_api_lists_reads_updates_and_deletes, |app: TestApp| async
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["collected_data"]["last"], "operator");
+    // The chat goes on from the operator's state, not from what the node wrote before it.
+    let (s, body) = bot
+        .app
+        .call(
+            Method::PUT,
+            &format!("/v1/api/dialogs/{id}"),
+            Some(&bot.key),
+            Some(json!({ "collected_data": { "last": "operator", "note": "vip" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    bot.deliver(&text_update(5, 41, "d")).await;
+    let (_, after) = bot.app.get(&format!("/v1/api/dialogs/{id}"), &bot.key).await;
+    assert_eq!(after["data"]["collected_data"]["note"], "vip", "{after}");
+    assert_eq!(after["data"]["collected_data"]["last"], "d", "{after}");
 
     let (_, other_key) = bot.app.account_with_key("Other").await;
     let (s, body) = bot.app.get(&format!("/v1/api/dialogs/{id}"), &other_key).await;
