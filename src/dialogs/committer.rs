@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::plan::ChatWrite;
-use crate::store::{Applied, Store, StoreError, StoreResult};
+use crate::store::{Applied, Held, Store, StoreError, StoreResult};
 
 /// Most writes in one transaction (bounds the time a batch holds the writer).
 const MAX_BATCH: usize = 256;
@@ -100,6 +100,8 @@ impl Committer {
 }
 
 async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
+    // The write connection, kept from one group to the next while jobs wait (see `Held`).
+    let mut held: Option<Held> = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -126,7 +128,15 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
         }
         let refs: Vec<&ChatWrite> = writes.iter().map(|w| w.as_ref()).collect();
         metrics::histogram!("chat_write_batch_size").record((refs.len() + sent.len()) as f64);
-        match store.apply_chat_writes(&refs, &sent).await {
+        if held.is_none() {
+            // Without it the store takes a connection from the pool for the group.
+            held = store.hold_writer().await.ok();
+        }
+        let outcome = store.apply_chat_writes_on(held.as_mut(), &refs, &sent).await;
+        if outcome.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
+            held = None;
+        }
+        match outcome {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
@@ -166,6 +176,20 @@ mod tests {
         store
     }
 
+    /// A store with one account and one bot, and the bot's planning context.
+    async fn with_bot(dir: &tempfile::TempDir) -> (Store, BotCtx) {
+        let store = store(dir).await;
+        let account = store.create_account("A").await.unwrap();
+        let bot = store.create_bot(account.id, "B", None, true).await.unwrap();
+        let ctx = BotCtx {
+            bot_id: bot.id,
+            account_id: account.id,
+            platform: "telegram",
+            scenario: None,
+        };
+        (store, ctx)
+    }
+
     fn write_for(ctx: &BotCtx, chat: i64, update_id: i64) -> ChatWrite {
         let body = serde_json::json!({"update_id": update_id, "message": {"message_id": 1, "date": 0, "text": "hi",
             "chat": {"id": chat, "type": "private"}, "from": {"id": chat, "is_bot": false, "first_name": "A"}}})
@@ -184,22 +208,14 @@ mod tests {
     #[tokio::test]
     async fn one_commit_applies_the_good_writes_and_undoes_only_the_bad_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store(&dir).await;
-        let account = store.create_account("A").await.unwrap();
-        let bot = store.create_bot(account.id, "B", None, true).await.unwrap();
-        let ctx = BotCtx {
-            bot_id: bot.id,
-            account_id: account.id,
-            platform: "telegram",
-            scenario: None,
-        };
+        let (store, ctx) = with_bot(&dir).await;
         store.apply_chat_write(&write_for(&ctx, 1, 10)).await.unwrap();
         let fresh = write_for(&ctx, 2, 11);
         let duplicate = write_for(&ctx, 3, 10); // update 10 is in the inbox already
         let results = store.apply_chat_writes(&[&fresh, &duplicate], &[]).await.unwrap();
         assert!(matches!(results[0], Ok(Applied::Done)), "{results:?}");
         assert!(matches!(results[1], Ok(Applied::Duplicate)), "{results:?}");
-        assert!(store.inbox_result(bot.id, "telegram", 11).await.unwrap().is_some());
+        assert!(store.inbox_result(ctx.bot_id, "telegram", 11).await.unwrap().is_some());
 
         // Through the committer, concurrently: every write gets its own answer.
         let committer = Committer::start(&store).unwrap();
@@ -211,11 +227,43 @@ mod tests {
         for i in 0..50 {
             assert!(
                 store
-                    .inbox_result(bot.id, "telegram", 1_000 + i)
+                    .inbox_result(ctx.bot_id, "telegram", 1_000 + i)
                     .await
                     .unwrap()
                     .is_some()
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_lane_lets_other_writers_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, ctx) = with_bot(&dir).await;
+        let committer = std::sync::Arc::new(Committer::start(&store).unwrap());
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        const FLOOD: usize = 4_000;
+        let writes: Vec<ChatWrite> = (0..FLOOD as i64)
+            .map(|i| write_for(&ctx, 10_000 + i, 50_000 + i))
+            .collect();
+        let flood = writes.into_iter().map(|w| {
+            let (committer, done) = (committer.clone(), done.clone());
+            tokio::spawn(async move {
+                let answer = committer.apply(w).await;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                answer
+            })
+        });
+        let flood: Vec<_> = flood.collect();
+        while done.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The lane holds the write connection from group to group while writes wait, but only
+        // for a bounded time: another writer gets it long before the flood has drained.
+        store.create_account("Meanwhile").await.unwrap();
+        let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(finished < FLOOD, "the other write waited for all {FLOOD} chat writes");
+        for answer in futures::future::join_all(flood).await {
+            assert!(matches!(answer.unwrap(), Ok(Applied::Done)));
         }
     }
 }

@@ -134,10 +134,20 @@ impl Store {
         writes: &[&ChatWrite],
         sent: &[(Uuid, String)],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
+        self.apply_chat_writes_on(None, writes, sent).await
+    }
+
+    /// [`Store::apply_chat_writes`] on a connection the committer holds (see [`super::Held`]).
+    pub async fn apply_chat_writes_on(
+        &self,
+        mut held: Option<&mut super::Held>,
+        writes: &[&ChatWrite],
+        sent: &[(Uuid, String)],
+    ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let now = now_ms();
         // Usually the whole group goes through at once (see `chats_group`); otherwise the
         // writes are applied one by one below, which tells each its own answer.
-        match self.apply_group_at_once(writes, sent, now).await {
+        match self.apply_group_at_once(held.as_deref_mut(), writes, sent, now).await {
             Ok(true) => return Ok(writes.iter().map(|_| Ok(Applied::Done)).collect()),
             Ok(false) => {
                 metrics::counter!("chat_write_groups_split_total", "why" => "duplicate_or_conflict").increment(1)
@@ -147,18 +157,19 @@ impl Store {
                 metrics::counter!("chat_write_groups_split_total", "why" => "error").increment(1);
             }
         }
-        self.apply_chat_writes_one_by_one(writes, sent, now).await
+        self.apply_chat_writes_one_by_one(held, writes, sent, now).await
     }
 
     async fn apply_chat_writes_one_by_one(
         &self,
+        held: Option<&mut super::Held>,
         writes: &[&ChatWrite],
         sent: &[(Uuid, String)],
         now: i64,
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         on_db!(&self.db, write pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = super::begin_on(pool, held).await?;
                 let mut results = Vec::with_capacity(writes.len());
                 for write in writes {
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;

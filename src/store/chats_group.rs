@@ -124,6 +124,7 @@ impl Store {
     /// nothing was written; apply the writes one by one to tell them apart.
     pub(super) async fn apply_group_at_once(
         &self,
+        held: Option<&mut super::Held>,
         writes: &[&ChatWrite],
         sent: &[(Uuid, String)],
         now: i64,
@@ -200,7 +201,7 @@ impl Store {
 
         on_db!(&self.db, write pool => {
             async {
-                let mut tx = pool.begin().await?;
+                let mut tx = super::begin_on(pool, held).await?;
                 let all_done = async {
                 let mut added = 0;
                 for part in chunks(style, &inbox, 10, |r| r.1.body.len() + r.2.len() + r.0.chat_id.len() + 80) {
@@ -456,7 +457,15 @@ mod tests {
             first.push(write(&store, &ctx, chat, chat).await);
         }
         let refs: Vec<&ChatWrite> = first.iter().collect();
-        assert!(store.apply_group_at_once(&refs, &[], now_ms()).await.unwrap());
+        // On a held connection, as the committer runs it; given back before the reads below.
+        let mut held = store.hold_writer().await.unwrap();
+        assert!(
+            store
+                .apply_group_at_once(Some(&mut held), &refs, &[], now_ms())
+                .await
+                .unwrap()
+        );
+        drop(held);
         for (chat, w) in (1..=5).zip(&first) {
             let dialog = snapshot(&store, &ctx, chat).await.expect("dialog written");
             assert_eq!(dialog.version, 1);
@@ -478,7 +487,7 @@ mod tests {
         let sent = first[0].outbox[0].id;
         assert!(
             store
-                .apply_group_at_once(&[], &[(sent, "{}".into())], now_ms())
+                .apply_group_at_once(None, &[], &[(sent, "{}".into())], now_ms())
                 .await
                 .unwrap()
         );
@@ -494,7 +503,7 @@ mod tests {
             .await
             .unwrap(); // chat 4 moves on
         let refs: Vec<&ChatWrite> = second.iter().collect();
-        assert!(!store.apply_group_at_once(&refs, &[], now_ms()).await.unwrap());
+        assert!(!store.apply_group_at_once(None, &refs, &[], now_ms()).await.unwrap());
         assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 1, "rolled back");
         assert!(store.inbox_result(bot.id, "telegram", 101).await.unwrap().is_none());
         // ...and the one-by-one path then tells each write its answer.
@@ -511,7 +520,7 @@ mod tests {
         let fresh = write(&store, &ctx, 6, 6).await;
         assert!(
             !store
-                .apply_group_at_once(&[&fresh, &again], &[], now_ms())
+                .apply_group_at_once(None, &[&fresh, &again], &[], now_ms())
                 .await
                 .unwrap()
         );

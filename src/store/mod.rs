@@ -115,6 +115,69 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// The write connection a group committer keeps from one group to the next while work is
+/// queued. Handing a connection back to sqlx's pool pings it (a round trip to SQLite's worker
+/// thread, or to the PostgreSQL server), and taking it again waits for that: under load that
+/// was a fifth of a chat group's time. A committer gives the connection back as soon as its
+/// queue is empty or it has held it for [`Held::BUDGET`], so other writers (the API, the
+/// relay, maintenance) wait at most that long on SQLite's single writer.
+pub struct Held {
+    conn: HeldConn,
+    since: std::time::Instant,
+}
+
+enum HeldConn {
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl Held {
+    /// Longest a committer keeps the connection while others may be waiting for it.
+    pub const BUDGET: Duration = Duration::from_millis(20);
+
+    /// Whether the committer should give the connection back now.
+    pub fn expired(&self) -> bool {
+        self.since.elapsed() >= Self::BUDGET
+    }
+}
+
+/// The connection of a [`Held`] for the backend whose pool is `DB`'s.
+pub(crate) trait HeldFor<DB: sqlx::Database> {
+    fn conn(&mut self) -> Option<&mut sqlx::pool::PoolConnection<DB>>;
+}
+
+impl HeldFor<sqlx::Sqlite> for Held {
+    fn conn(&mut self) -> Option<&mut sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        match &mut self.conn {
+            HeldConn::Sqlite(c) => Some(c),
+            HeldConn::Postgres(_) => None,
+        }
+    }
+}
+
+impl HeldFor<sqlx::Postgres> for Held {
+    fn conn(&mut self) -> Option<&mut sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        match &mut self.conn {
+            HeldConn::Postgres(c) => Some(c),
+            HeldConn::Sqlite(_) => None,
+        }
+    }
+}
+
+/// A transaction on the held connection when there is one, else on one from `pool`.
+pub(crate) async fn begin_on<'a, DB: sqlx::Database>(
+    pool: &'a sqlx::Pool<DB>,
+    held: Option<&'a mut Held>,
+) -> Result<sqlx::Transaction<'a, DB>, sqlx::Error>
+where
+    Held: HeldFor<DB>,
+{
+    match held.and_then(|h| HeldFor::<DB>::conn(h)) {
+        Some(conn) => sqlx::Connection::begin(&mut **conn).await,
+        None => pool.begin().await,
+    }
+}
+
 /// The store handle: cheap to clone, shared by the HTTP handlers and the workers.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -185,6 +248,18 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// Take the write connection for a run of group commits (see [`Held`]).
+    pub async fn hold_writer(&self) -> StoreResult<Held> {
+        let conn = match &self.db {
+            Db::Sqlite { write, .. } => HeldConn::Sqlite(write.acquire().await?),
+            Db::Postgres(pool) => HeldConn::Postgres(pool.acquire().await?),
+        };
+        Ok(Held {
+            conn,
+            since: std::time::Instant::now(),
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
