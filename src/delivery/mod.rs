@@ -192,7 +192,7 @@ impl Delivery {
                 )
             })
             .collect();
-        writer::start(&state.tasks, writers);
+        writer::start(&state.tasks, writers, state.store.backend_name() == "sqlite");
         if d.settings.enabled {
             state.tasks.spawn(worker::run(state.clone()));
         }

@@ -190,17 +190,6 @@ impl Store {
         queue: &[QueueWrite],
         now: i64,
     ) -> StoreResult<Vec<Vec<PublishedRow>>> {
-        self.write_group_on(None, publishes, queue, now).await
-    }
-
-    /// [`Store::write_group`] on a connection the writer holds (see [`super::Held`]).
-    pub async fn write_group_on(
-        &self,
-        held: Option<&mut super::Held>,
-        publishes: &[PublishBatch],
-        queue: &[QueueWrite],
-        now: i64,
-    ) -> StoreResult<Vec<Vec<PublishedRow>>> {
         let (mut firsts, slots) = candidates(publishes);
         // Inserted in (account, event_id) order, so two PostgreSQL writers publishing the same
         // ids take the unique-index locks in one order and cannot deadlock each other.
@@ -219,7 +208,7 @@ impl Store {
         accounts.sort();
         accounts.dedup();
         on_db!(&self.db, write pool => {
-            let mut tx = super::begin_on(pool, held).await?;
+            let mut tx = pool.begin().await?;
             // Subscriptions are read inside the transaction, so an endpoint created before this
             // commit is matched, and the list lives only as long as the group.
             let mut subs: HashMap<Uuid, Vec<(Uuid, Subscription)>> = HashMap::new();
