@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::{TestApp, assert_error};
@@ -115,37 +115,15 @@ both_backends!(dialogs_api_lists_reads_updates_and_deletes, |app: TestApp| async
         .collect();
     assert_eq!(kinds, ["user", "bot", "user", "bot"]);
 
-    let (s, body) = bot
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/api/dialogs/{id}"),
-            Some(&bot.key),
-            Some(json!({ "current_step": "nope" })),
-        )
-        .await;
+    let dialog_url = format!("/v1/api/dialogs/{id}");
+    let put = |body: Value| bot.app.call(Method::PUT, &dialog_url, Some(&bot.key), Some(body));
+    let (s, body) = put(json!({ "current_step": "nope" })).await;
     assert_error(s, &body, 400, "VALIDATION_ERROR");
-    let (s, body) = bot
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/api/dialogs/{id}"),
-            Some(&bot.key),
-            Some(json!({ "collected_data": { "last": "operator" } })),
-        )
-        .await;
+    let (s, body) = put(json!({ "collected_data": { "last": "operator" } })).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["collected_data"]["last"], "operator");
     // The chat goes on from the operator's state, not from what the node wrote before it.
-    let (s, body) = bot
-        .app
-        .call(
-            Method::PUT,
-            &format!("/v1/api/dialogs/{id}"),
-            Some(&bot.key),
-            Some(json!({ "collected_data": { "last": "operator", "note": "vip" } })),
-        )
-        .await;
+    let (s, body) = put(json!({ "collected_data": { "last": "operator", "note": "vip" } })).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     bot.deliver(&text_update(5, 41, "d")).await;
     let (_, after) = bot.app.get(&format!("/v1/api/dialogs/{id}"), &bot.key).await;
