@@ -22,6 +22,7 @@ mod accounts;
 mod bots;
 mod chats;
 mod chats_group;
+mod checkpoint;
 mod config_cache;
 mod credentials;
 mod media;
@@ -184,6 +185,8 @@ pub struct Store {
     pub(crate) db: Db,
     /// Bots and active scenarios as webhook updates read them; invalidated by this store's writes.
     pub(crate) cache: std::sync::Arc<config_cache::ConfigCache>,
+    /// SQLite's background checkpoints; stopped when the last clone is dropped.
+    _checkpoints: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -214,7 +217,16 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .pragma("temp_store", "memory")
-                    .pragma("cache_size", "-16000");
+                    .pragma("cache_size", "-16000")
+                    // A WAL that grew in a burst is cut back to 64 MiB when it starts over.
+                    .pragma("journal_size_limit", "67108864");
+                // Checkpoints run on a connection of their own (see `checkpoint`); only if
+                // it opened does the writer checkpoint less often in its commits.
+                let checkpoints = checkpoint::start(&options).await;
+                let options = match checkpoints {
+                    Some(_) => options.pragma("wal_autocheckpoint", checkpoint::WRITER_FRAMES.to_string()),
+                    None => options,
+                };
                 // No ping before handing out a connection: the database is a file in this
                 // process, and each ping is a round trip to the connection's worker thread
                 // (under load a good part of a group commit's time).
@@ -233,6 +245,7 @@ impl Store {
                 Ok(Store {
                     db: Db::Sqlite { read, write },
                     cache: Default::default(),
+                    _checkpoints: checkpoints,
                 })
             }
             DatabaseConfig::Postgres { url } => {
@@ -245,6 +258,7 @@ impl Store {
                 Ok(Store {
                     db: Db::Postgres(pool),
                     cache: Default::default(),
+                    _checkpoints: None,
                 })
             }
         }
