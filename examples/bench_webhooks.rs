@@ -250,8 +250,16 @@ async fn main() {
                             Ok(r) if r.status() == 202 => {
                                 done.fetch_add(per_req, Ordering::Relaxed);
                             }
-                            _ => {
-                                errors.fetch_add(1, Ordering::Relaxed);
+                            other => {
+                                // The first few errors are shown: a count alone hides the cause.
+                                if errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                    match other {
+                                        Ok(r) => {
+                                            eprintln!("error: {} {}", r.status(), r.text().await.unwrap_or_default())
+                                        }
+                                        Err(e) => eprintln!("error: {e}"),
+                                    }
+                                }
                             }
                         }
                     }
