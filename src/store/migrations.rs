@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (4, "media library", include_str!("../../migrations/sqlite/0004_media.sql")),
     (5, "outbound webhooks", include_str!("../../migrations/sqlite/0005_webhooks.sql")),
     (6, "media downloads", include_str!("../../migrations/sqlite/0006_media_downloads.sql")),
+    (7, "events found by id", include_str!("../../migrations/sqlite/0007_events_by_id.sql")),
 ];
 
 #[rustfmt::skip]
@@ -24,6 +25,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "media library", include_str!("../../migrations/postgres/0004_media.sql")),
     (5, "outbound webhooks", include_str!("../../migrations/postgres/0005_webhooks.sql")),
     (6, "media downloads", include_str!("../../migrations/postgres/0006_media_downloads.sql")),
+    (7, "events found by id", include_str!("../../migrations/postgres/0007_events_by_id.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

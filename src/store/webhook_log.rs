@@ -251,14 +251,16 @@ impl Store {
     /// One retention chunk: events older than `cutoff` without pending deliveries (their
     /// deliveries and attempts go with them), then old attempts. Returns (events, attempts).
     pub async fn remove_older_than(&self, cutoff: i64, chunk: i64) -> StoreResult<(u64, u64)> {
+        // Event ids are UUIDv7: created before `cutoff` is below the first id of `cutoff`.
+        let below = first_id_at(cutoff);
         let events = on_db!(&self.db, write pool => {
             sqlx::query(
                 "DELETE FROM webhook_events WHERE id IN (
-                   SELECT e.id FROM webhook_events e WHERE e.created_at < $1 AND NOT EXISTS (
+                   SELECT e.id FROM webhook_events e WHERE e.id < $1 AND NOT EXISTS (
                      SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
                    LIMIT $2)",
             )
-            .bind(cutoff).bind(chunk).execute(pool).await.map(|r| r.rows_affected())
+            .bind(below).bind(chunk).execute(pool).await.map(|r| r.rows_affected())
         })?;
         let attempts = on_db!(&self.db, write pool => {
             sqlx::query(
@@ -267,5 +269,40 @@ impl Store {
             .bind(cutoff).bind(chunk).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok((events, attempts))
+    }
+}
+
+/// The smallest UUIDv7 of millisecond `ms`: every id [`new_id`](super::new_id) made earlier is
+/// below it, every one made at or after it is not (both backends compare UUIDs bytewise).
+pub(crate) fn first_id_at(ms: i64) -> Uuid {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_id_at_splits_ids_by_their_time() {
+        let before = now_ms();
+        let id = new_id();
+        let after = now_ms();
+        assert!(
+            first_id_at(before) <= id,
+            "an id made at or after `before` is not below it"
+        );
+        assert!(id < first_id_at(after + 1), "an id made before `after + 1` is below it");
+        assert_eq!(first_id_at(-5), first_id_at(0));
+        assert!(first_id_at(1) > first_id_at(0));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn first_id_at_orders_like_time(a in 0i64..(1 << 48), b in 0i64..(1 << 48)) {
+            proptest::prop_assert_eq!(a.cmp(&b), first_id_at(a).cmp(&first_id_at(b)));
+        }
     }
 }

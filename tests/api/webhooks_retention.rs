@@ -40,6 +40,15 @@ crate::webhook_test!(
         .await;
         down.wait_for(1, Duration::from_secs(20)).await;
         tokio::time::sleep(Duration::from_millis(1_200)).await;
+        // Delivered too, but younger than the retention: kept.
+        let fresh = app
+            .publish(&a, &key, json!({"event_type": "done", "payload": {}}))
+            .await;
+        let fresh_id = fresh["id"].as_str().unwrap();
+        eventually(&app, &format!("/v1/api/webhooks/events/{fresh_id}"), &key, |b| {
+            b["data"]["deliveries"][0]["status"] == "succeeded"
+        })
+        .await;
 
         let removed = hookline::delivery::maintenance::retention_step(&app.state)
             .await
@@ -50,6 +59,8 @@ crate::webhook_test!(
         let (s, b) = app.get(&format!("/v1/api/webhooks/events/{waiting_id}"), &key).await;
         assert_eq!(s, reqwest::StatusCode::OK, "still pending: kept");
         assert_eq!(b["data"]["deliveries"][0]["status"], "pending");
+        let (s, _) = app.get(&format!("/v1/api/webhooks/events/{fresh_id}"), &key).await;
+        assert_eq!(s, reqwest::StatusCode::OK, "delivered but recent: kept");
 
         hookline::delivery::maintenance::update_gauges(&app.state).await;
         let metrics = app
