@@ -23,6 +23,9 @@ use hookline::secrets::Secret;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+#[path = "shared/wrk.rs"]
+mod wrk;
+
 struct Args {
     mode: String,
     clients: usize,
@@ -165,27 +168,6 @@ fn rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// wrk's "N requests in Xs" line.
-fn wrk_totals(text: &str) -> (u64, f64) {
-    text.lines()
-        .find(|l| l.contains(" requests in "))
-        .and_then(|l| {
-            let mut w = l.split_whitespace();
-            let n = w.next()?.parse().ok()?;
-            let secs = w.nth(2)?.trim_end_matches(',').trim_end_matches('s').parse().ok()?;
-            Some((n, secs))
-        })
-        .unwrap_or((0, 1.0))
-}
-
-/// wrk's "Non-2xx or 3xx responses: N" line (absent when there were none).
-fn wrk_non_2xx(text: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn pct(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -308,39 +290,20 @@ async fn main() {
                 let account = account_and_endpoint(&http, &base, &key, &format!("http://{}/", rx.addr)).await;
                 (format!("{base}/v1/api/accounts/{account}/webhooks/events"), key, stop)
             };
-            let script = std::env::temp_dir().join(format!("hookline-wrk-{}.lua", std::process::id()));
             let body = r#"{"event_type":"order.created","payload":{"total":980,"items":["ramen"]}}"#;
-            std::fs::write(
-                &script,
-                format!(
-                    "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {key}\"\n"
-                ),
-            )
-            .unwrap();
-            let out = tokio::process::Command::new("wrk")
-                .args([
-                    "-t2",
-                    &format!("-c{}", a.clients),
-                    &format!("-d{}s", a.secs),
-                    "--latency",
-                    "-s",
-                ])
-                .arg(&script)
-                .arg(&url)
-                .output()
-                .await
-                .expect("wrk must be installed (see docs/benchmarks.md)");
-            let _ = std::fs::remove_file(&script);
-            let text = String::from_utf8_lossy(&out.stdout);
-            print!("{text}");
-            let (total, secs) = wrk_totals(&text);
-            let failed = wrk_non_2xx(&text);
+            let script = format!(
+                "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {key}\"\n"
+            );
+            let report = wrk::run(&script, a.clients, a.secs, &url).await;
+            print!("{}", report.text);
             println!(
-                "wrk {} ({backend}, {} connections): {} accepted in {secs:.1} s = {:.0} events/s durable, {failed} non-2xx",
+                "wrk {} ({backend}, {} connections): {} accepted in {:.1} s = {:.0} events/s durable, {} non-2xx",
                 a.mode,
                 a.clients,
-                total - failed,
-                (total - failed) as f64 / secs
+                report.requests - report.non_2xx.min(report.requests),
+                report.secs,
+                report.ok_per_sec(),
+                report.non_2xx,
             );
             stop.cancel();
         }
