@@ -213,7 +213,7 @@ mod tests {
         let fresh = write_for(&ctx, 2, 11);
         let duplicate = write_for(&ctx, 3, 10); // update 10 is in the inbox already
         let results = store.apply_chat_writes(&[&fresh, &duplicate], &[]).await.unwrap();
-        assert!(matches!(results[0], Ok(Applied::Done)), "{results:?}");
+        assert!(matches!(results[0], Ok(Applied::Done { .. })), "{results:?}");
         assert!(matches!(results[1], Ok(Applied::Duplicate)), "{results:?}");
         assert!(store.inbox_result(ctx.bot_id, "telegram", 11).await.unwrap().is_some());
 
@@ -221,7 +221,10 @@ mod tests {
         let committer = Committer::start(&store).unwrap();
         let answers =
             futures::future::join_all((0..50).map(|i| committer.apply(write_for(&ctx, 100 + i, 1_000 + i)))).await;
-        assert!(answers.iter().all(|a| matches!(a, Ok(Applied::Done))), "{answers:?}");
+        assert!(
+            answers.iter().all(|a| matches!(a, Ok(Applied::Done { .. }))),
+            "{answers:?}"
+        );
         let again = committer.apply(write_for(&ctx, 100, 1_000)).await;
         assert!(matches!(again, Ok(Applied::Duplicate)), "{again:?}");
         for i in 0..50 {
@@ -263,7 +266,7 @@ mod tests {
         let finished = done.load(std::sync::atomic::Ordering::SeqCst);
         assert!(finished < FLOOD, "the other write waited for all {FLOOD} chat writes");
         for answer in futures::future::join_all(flood).await {
-            assert!(matches!(answer.unwrap(), Ok(Applied::Done)));
+            assert!(matches!(answer.unwrap(), Ok(Applied::Done { .. })));
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct Processed {
     pub duplicate: bool,
     /// The replies this update queued, leased to this node to send now, in order.
     pub planned: Vec<(Uuid, ApiCall)>,
+    /// The commit found no older unsent reply in the chat: `planned` can go out at once.
+    pub in_order: bool,
 }
 
 /// Shared by the webhook handlers and the workers.
@@ -205,7 +207,7 @@ impl Runtime {
                 .and_then(|r| serde_json::from_value::<UpdateResult>(r.result.clone()).ok())
                 .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
             match self.committer.apply(write).await? {
-                Applied::Done => {
+                Applied::Done { in_order } => {
                     if let Some(after) = after {
                         self.snapshots.put(bot_id, platform, &chat_id, after);
                     }
@@ -219,6 +221,7 @@ impl Runtime {
                         result,
                         duplicate: false,
                         planned,
+                        in_order,
                     });
                 }
                 Applied::Duplicate => {
@@ -229,6 +232,7 @@ impl Runtime {
                         result,
                         duplicate: true,
                         planned: Vec::new(),
+                        in_order: false,
                     });
                 }
                 Applied::Conflict => continue,
@@ -261,11 +265,11 @@ impl Runtime {
             let write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
             let after = snapshots::after(&write.dialog);
             let applied = self.committer.apply(write).await?;
-            if let (Applied::Done, Some(after)) = (&applied, after) {
+            if let (Applied::Done { .. }, Some(after)) = (&applied, after) {
                 self.snapshots.put(bot_id, platform, chat_id, after);
             }
             match applied {
-                Applied::Done | Applied::Duplicate => {
+                Applied::Done { .. } | Applied::Duplicate => {
                     // A stale tick leaves its timer row behind; remove it unless a newer one replaced it.
                     self.store.clear_timer_if(bot_id, platform, chat_id, token).await?;
                     return Ok(());

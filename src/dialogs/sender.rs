@@ -101,6 +101,7 @@ impl Runtime {
         platform: &str,
         chat_id: &str,
         rows: Vec<(Uuid, ApiCall)>,
+        known_in_order: bool,
         report: Option<tokio::sync::oneshot::Sender<HashSet<Uuid>>>,
     ) -> HashSet<Uuid> {
         let mut sent = HashSet::new();
@@ -112,8 +113,11 @@ impl Runtime {
         };
         let guard = self.send_locks.lock(bot_id, chat_id).await;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let in_order =
-            matches!(self.store.outbox_head(bot_id, platform, chat_id).await, Ok(Some(head)) if head == first);
+        // The commit may already have told: nothing older was unsent then, and nothing older
+        // can become unsent later. Otherwise (or when it could not tell) the store says now;
+        // sends that finished since the commit may have cleared the way.
+        let in_order = known_in_order
+            || matches!(self.store.outbox_head(bot_id, platform, chat_id).await, Ok(Some(head)) if head == first);
         let token = if in_order {
             self.token_or_warn(bot_id, platform).await
         } else {

@@ -140,9 +140,12 @@ async fn receive_update(
         // Send now, within the deadline; whatever is not accepted by then stays queued.
         let rt = state.runtime.clone();
         let chat = result.platform_chat_id.clone().unwrap_or_default();
-        let planned = processed.planned;
+        let (planned, in_order) = (processed.planned, processed.in_order);
         let (report, sending) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move { rt.send_planned(bot_id, "telegram", &chat, planned, Some(report)).await });
+        tokio::spawn(async move {
+            rt.send_planned(bot_id, "telegram", &chat, planned, in_order, Some(report))
+                .await
+        });
         match tokio::time::timeout(config.telegram_reply_deadline, sending).await {
             Ok(Ok(sent)) => result.outbox.iter().all(|id| sent.contains(id)) || all_sent(&state, &result.outbox).await,
             _ => false,

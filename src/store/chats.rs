@@ -11,7 +11,10 @@ use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange};
 /// How applying a write ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
-    Done,
+    /// Written and committed. `in_order`: the write's first reply was its chat's oldest unsent
+    /// one at the commit, so its replies can go out at once without asking the store again
+    /// (false also when that was not checked).
+    Done { in_order: bool },
     /// An update in the write was already in the inbox: nothing was written.
     Duplicate,
     /// The dialog changed since it was read (another node): nothing was written; re-plan.
@@ -122,7 +125,7 @@ impl Store {
         self.apply_chat_writes(&[write], &[])
             .await?
             .pop()
-            .unwrap_or(Ok(Applied::Done))
+            .unwrap_or(Ok(Applied::Done { in_order: false }))
     }
 
     /// Apply several planned writes in one transaction and one commit (group commit): each in
@@ -148,8 +151,17 @@ impl Store {
         // Usually the whole group goes through at once (see `chats_group`); otherwise the
         // writes are applied one by one below, which tells each its own answer.
         match self.apply_group_at_once(held.as_deref_mut(), writes, sent, now).await {
-            Ok(true) => return Ok(writes.iter().map(|_| Ok(Applied::Done)).collect()),
-            Ok(false) => {
+            Ok(Some(behind)) => {
+                return Ok(writes
+                    .iter()
+                    .map(|w| {
+                        Ok(Applied::Done {
+                            in_order: w.outbox.first().is_some_and(|r| !behind.contains(&r.id)),
+                        })
+                    })
+                    .collect());
+            }
+            Ok(None) => {
                 metrics::counter!("chat_write_groups_split_total", "why" => "duplicate_or_conflict").increment(1)
             }
             Err(e) => {
@@ -275,11 +287,11 @@ impl Store {
                                 .execute(&mut *sp).await?;
                             }
                         }
-                        Ok::<Applied, StoreError>(Applied::Done)
+                        Ok::<Applied, StoreError>(Applied::Done { in_order: false })
                     }
                     .await;
                     match &applied {
-                        Ok(Applied::Done) => sp.commit().await?,
+                        Ok(Applied::Done { .. }) => sp.commit().await?,
                         _ => sp.rollback().await?,
                     }
                     results.push(applied);

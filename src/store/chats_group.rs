@@ -10,6 +10,8 @@
 //! little overall. Rows that are rare in a group (a user's new file, a deleted dialog, a timer)
 //! keep their single-row statements here.
 
+use std::collections::HashSet;
+
 use uuid::Uuid;
 
 use super::chats::to_json;
@@ -106,6 +108,17 @@ fn mark_sent(s: Style, n: usize) -> String {
     )
 }
 
+/// Per row: bot_id, platform, chat_id, the write's first reply. Answers the first replies
+/// that are not their chat's oldest unsent one.
+fn replies_behind(s: Style, n: usize) -> String {
+    format!(
+        "SELECT DISTINCT v.column4 FROM (VALUES {}) AS v
+         JOIN outbox o ON o.bot_id = v.column1 AND o.platform = v.column2 AND o.chat_id = v.column3
+                      AND o.status = 'pending' AND o.id < v.column4",
+        values(s, n, 1, &["?"; 4])
+    )
+}
+
 /// A dialog row to insert or update, encoded.
 struct DialogRow<'a> {
     id: Uuid,
@@ -119,16 +132,18 @@ struct DialogRow<'a> {
 }
 
 impl Store {
-    /// Apply the whole group in one transaction with multi-row statements. `Ok(true)`: every
-    /// write is done and committed. `Ok(false)`: a duplicate or a conflict was found and
-    /// nothing was written; apply the writes one by one to tell them apart.
+    /// Apply the whole group in one transaction with multi-row statements. `Ok(Some(behind))`:
+    /// every write is done and committed; `behind` holds the first replies of writes whose
+    /// chat still had an older unsent reply at the commit (the others' replies can be sent at
+    /// once, in order). `Ok(None)`: a duplicate or a conflict was found and nothing was
+    /// written; apply the writes one by one to tell them apart.
     pub(super) async fn apply_group_at_once(
         &self,
         held: Option<&mut super::Held>,
         writes: &[&ChatWrite],
         sent: &[(Uuid, String)],
         now: i64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<HashSet<Uuid>>> {
         let style = self.db.style();
         // Encode everything before taking the writer.
         let inbox: Vec<(&ChatWrite, &crate::dialogs::plan::NewInbox, String)> = writes
@@ -168,7 +183,7 @@ impl Store {
             .chain(&inserts)
             .all(|d| ids.insert((d.write.bot_id, d.write.platform, &d.write.chat_id)))
         {
-            return Ok(false); // two writes of one chat: the one-by-one path orders them
+            return Ok(None); // two writes of one chat: the one-by-one path orders them
         }
         let history: Vec<(Uuid, Uuid, &str, String)> = writes
             .iter()
@@ -198,6 +213,10 @@ impl Store {
             })
             .collect();
         let sent_runs = rows::runs_of_unique(sent, |s| s.0);
+        let firsts: Vec<(&ChatWrite, Uuid)> = writes
+            .iter()
+            .filter_map(|w| w.outbox.first().map(|r| (*w, r.id)))
+            .collect();
 
         on_db!(&self.db, write pool => {
             async {
@@ -216,7 +235,7 @@ impl Store {
                     added += q.execute(&mut *tx).await?.rows_affected();
                 }
                 if added as usize != inbox.len() {
-                    return Ok(false); // a duplicate update
+                    return Ok(None); // a duplicate update
                 }
                 for w in writes {
                     let Some(m) = &w.media else { continue };
@@ -229,7 +248,7 @@ impl Store {
                     .bind(m.announce.as_ref().map(serde_json::Value::to_string))
                     .execute(&mut *tx).await?.rows_affected();
                     if inserted == 0 {
-                        return Ok(false); // another chat recorded the same file: re-plan
+                        return Ok(None); // another chat recorded the same file: re-plan
                     }
                     sqlx::query(super::chats::INSERT_MEDIA_PLATFORM_ID)
                         .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
@@ -260,14 +279,14 @@ impl Store {
                     changed += q.execute(&mut *tx).await?.rows_affected();
                 }
                 if changed as usize != inserts.len() + updates.len() {
-                    return Ok(false); // a dialog changed since it was read
+                    return Ok(None); // a dialog changed since it was read
                 }
                 for w in writes {
                     if let DialogChange::Delete { id, expected_version } = &w.dialog {
                         let deleted = sqlx::query(super::chats::DELETE_DIALOG)
                             .bind(id).bind(*expected_version).execute(&mut *tx).await?.rows_affected();
                         if deleted != 1 {
-                            return Ok(false);
+                            return Ok(None);
                         }
                     }
                 }
@@ -328,13 +347,25 @@ impl Store {
                         q.execute(&mut *tx).await?;
                     }
                 }
-                Ok::<bool, StoreError>(true)
+                // Last, so that the sent marks above count: whose replies wait behind older ones.
+                let mut behind = HashSet::new();
+                for part in chunks(style, &firsts, 4, |f| f.0.chat_id.len() + 60) {
+                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(replies_behind(style, part.rows)));
+                    for (w, first) in part.items {
+                        q = q.bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(*first);
+                    }
+                    for _ in 0..part.padding(4) {
+                        q = q.bind(None::<String>);
+                    }
+                    behind.extend(q.fetch_all(&mut *tx).await?);
+                }
+                Ok::<Option<HashSet<Uuid>>, StoreError>(Some(behind))
                 }
                 .await;
                 match all_done {
-                    Ok(true) => {
+                    Ok(Some(behind)) => {
                         tx.commit().await?;
-                        Ok(true)
+                        Ok(Some(behind))
                     }
                     other => {
                         tx.rollback().await?;
@@ -459,12 +490,11 @@ mod tests {
         let refs: Vec<&ChatWrite> = first.iter().collect();
         // On a held connection, as the committer runs it; given back before the reads below.
         let mut held = store.hold_writer().await.unwrap();
-        assert!(
-            store
-                .apply_group_at_once(Some(&mut held), &refs, &[], now_ms())
-                .await
-                .unwrap()
-        );
+        let behind = store
+            .apply_group_at_once(Some(&mut held), &refs, &[], now_ms())
+            .await
+            .unwrap();
+        assert_eq!(behind, Some(HashSet::new()), "new chats: no reply waits behind another");
         drop(held);
         for (chat, w) in (1..=5).zip(&first) {
             let dialog = snapshot(&store, &ctx, chat).await.expect("dialog written");
@@ -490,6 +520,7 @@ mod tests {
                 .apply_group_at_once(None, &[], &[(sent, "{}".into())], now_ms())
                 .await
                 .unwrap()
+                .is_some()
         );
         assert_eq!(store.outbox_status(sent).await.unwrap().as_deref(), Some("sent"));
 
@@ -503,26 +534,30 @@ mod tests {
             .await
             .unwrap(); // chat 4 moves on
         let refs: Vec<&ChatWrite> = second.iter().collect();
-        assert!(!store.apply_group_at_once(None, &refs, &[], now_ms()).await.unwrap());
+        assert!(
+            store
+                .apply_group_at_once(None, &refs, &[], now_ms())
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 1, "rolled back");
         assert!(store.inbox_result(bot.id, "telegram", 101).await.unwrap().is_none());
         // ...and the one-by-one path then tells each write its answer.
         let results = store.apply_chat_writes(&refs, &[]).await.unwrap();
         let answers: Vec<_> = results.into_iter().map(Result::unwrap).collect();
-        assert_eq!(
-            answers,
-            vec![Applied::Done, Applied::Done, Applied::Done, Applied::Conflict]
-        );
+        assert_eq!(answers, vec![done(), done(), done(), Applied::Conflict]);
         assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 2);
 
         // A repeated update in a group is found the same way.
         let again = write(&store, &ctx, 5, 5).await;
         let fresh = write(&store, &ctx, 6, 6).await;
         assert!(
-            !store
+            store
                 .apply_group_at_once(None, &[&fresh, &again], &[], now_ms())
                 .await
                 .unwrap()
+                .is_none()
         );
         let answers: Vec<_> = store
             .apply_chat_writes(&[&fresh, &again], &[])
@@ -531,7 +566,7 @@ mod tests {
             .into_iter()
             .map(Result::unwrap)
             .collect();
-        assert_eq!(answers, vec![Applied::Done, Applied::Duplicate]);
+        assert_eq!(answers, vec![done(), Applied::Duplicate]);
 
         // The relay marks bot events published in chunks: exactly the ones it names.
         let pending = store.unpublished_bot_events(1_000).await.unwrap();
@@ -547,6 +582,36 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(left, vec![keep.id]);
+
+        // Chats 7 and 8 get replies; chat 7's are sent, chat 8's are not. In the next group,
+        // chat 7's new replies head its chat, chat 8's wait behind the older one.
+        let (seven, eight) = (write(&store, &ctx, 7, 7).await, write(&store, &ctx, 8, 8).await);
+        let answers = store.apply_chat_writes(&[&seven, &eight], &[]).await.unwrap();
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(Applied::Done { in_order: true }))),
+            "{answers:?}"
+        );
+        let sent: Vec<(Uuid, String)> = seven.outbox.iter().map(|o| (o.id, "{}".to_string())).collect();
+        let (seven, eight) = (write(&store, &ctx, 7, 17).await, write(&store, &ctx, 8, 18).await);
+        let answers: Vec<_> = store
+            .apply_chat_writes(&[&seven, &eight], &sent)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            answers,
+            vec![Applied::Done { in_order: true }, Applied::Done { in_order: false }],
+            "the sent marks of the same group count"
+        );
+    }
+
+    /// What the one-by-one path answers for a write it applied (it does not check the order).
+    fn done() -> Applied {
+        Applied::Done { in_order: false }
     }
 
     #[test]
@@ -559,6 +624,7 @@ mod tests {
             (insert_outbox(Style::Question, 3), 8),
             (insert_events(Style::Question, 3), 6),
             (mark_sent(Style::Question, 3), 3),
+            (replies_behind(Style::Question, 3), 4),
         ] {
             assert_eq!(sql.matches('?').count(), 3 * per_row, "{sql}");
         }
