@@ -6,7 +6,7 @@
 //!   HOOKLINE_BENCH_DATABASE_URL=postgres://… selects PostgreSQL (a fresh schema is created).
 //!   --rate N paces the whole load at N updates/s (0 = as fast as the clients go).
 //!   --wrk: wrk sends the updates from a second process (`--clients` connections, distinct
-//!   updates over 6,400 chats per wrk thread) instead of in-process clients.
+//!   updates over 6,400 chats) instead of in-process clients.
 //!
 //! The fake Bot API and the server share this process (and the machine's cores); so do the
 //! in-process clients, which make their numbers a lower bound for the server alone. wrk, a
@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 #[path = "shared/wrk.rs"]
 mod wrk;
 
-/// wrk's script: each request a new update (ids unique across wrk's threads), in one of 6,400
-/// chats per thread, with the bot's secret token.
+/// wrk's script: each request a new update (ids unique across wrk's threads), in one of 3,200
+/// chats per thread (6,400 in all, as many as the in-process clients use), with the bot's
+/// secret token.
 const WRK_SCRIPT: &str = r#"
 local threads = 0
 function setup(thread)
@@ -39,7 +40,7 @@ local n = 0
 request = function()
   n = n + 1
   local id = tid * 100000000 + n
-  local chat = 10000 + tid * 100000 + (n % 6400)
+  local chat = 10000 + tid * 100000 + (n % 3200)
   local body = string.format('{"update_id":%d,"message":{"message_id":%d,"date":0,"text":"m%d","chat":{"id":%d,"type":"private"},"from":{"id":%d,"is_bot":false,"first_name":"B"}}}', id, id, n, chat, chat)
   return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-Telegram-Bot-Api-Secret-Token"] = "SECRET"}, body)
 end

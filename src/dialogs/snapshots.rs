@@ -16,14 +16,24 @@ use super::plan::{DialogChange, DialogSnapshot};
 
 type Key = (Uuid, String, String);
 
+/// Two generations: entries are put in the young one; when it is full it becomes the old one
+/// and the previous old one is dropped. A chat written in the last generation is always found,
+/// so the cache never falls off a cliff when there are more chats than it holds (clearing a
+/// full map emptied it for every chat at once).
 #[derive(Default)]
 pub struct Snapshots {
-    map: Mutex<HashMap<Key, DialogSnapshot>>,
+    map: Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    young: HashMap<Key, DialogSnapshot>,
+    old: HashMap<Key, DialogSnapshot>,
 }
 
 impl Snapshots {
-    /// Entries kept; past that the map starts over (a miss only costs a read).
-    const MAX: usize = 10_000;
+    /// Entries per generation (at most twice as many kept); a miss only costs a read.
+    const GENERATION: usize = 10_000;
 
     fn key(bot_id: Uuid, platform: &str, chat_id: &str) -> Key {
         (bot_id, platform.to_string(), chat_id.to_string())
@@ -31,23 +41,30 @@ impl Snapshots {
 
     /// The chat's snapshot, taken out of the cache (call under the chat's lock).
     pub fn take(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> Option<DialogSnapshot> {
-        self.map.lock().ok()?.remove(&Self::key(bot_id, platform, chat_id))
+        let key = Self::key(bot_id, platform, chat_id);
+        let mut map = self.map.lock().ok()?;
+        map.young.remove(&key).or_else(|| map.old.remove(&key))
     }
 
     /// Forget the chat (its dialog moved or changed outside the planned path).
     pub fn forget(&self, bot_id: Uuid, platform: &str, chat_id: &str) {
+        let key = Self::key(bot_id, platform, chat_id);
         if let Ok(mut map) = self.map.lock() {
-            map.remove(&Self::key(bot_id, platform, chat_id));
+            map.young.remove(&key);
+            map.old.remove(&key);
         }
     }
 
     /// Keep `snapshot` as the chat's state after a committed write.
     pub fn put(&self, bot_id: Uuid, platform: &str, chat_id: &str, snapshot: DialogSnapshot) {
+        let key = Self::key(bot_id, platform, chat_id);
         if let Ok(mut map) = self.map.lock() {
-            if map.len() >= Self::MAX {
-                map.clear();
+            map.old.remove(&key);
+            map.young.remove(&key);
+            if map.young.len() >= Self::GENERATION {
+                map.old = std::mem::take(&mut map.young);
             }
-            map.insert(Self::key(bot_id, platform, chat_id), snapshot);
+            map.young.insert(key, snapshot);
         }
     }
 }
@@ -101,6 +118,38 @@ mod tests {
         s.put(bot, "telegram", "7", snapshot(4));
         s.forget(bot, "telegram", "7");
         assert!(s.take(bot, "telegram", "7").is_none());
+    }
+
+    #[test]
+    fn the_last_generation_of_chats_is_always_kept() {
+        let s = Snapshots::default();
+        let bot = Uuid::from_u128(1);
+        let n = Snapshots::GENERATION * 3 + 17;
+        for chat in 0..n {
+            s.put(bot, "telegram", &chat.to_string(), snapshot(chat as i64));
+        }
+        // The most recent GENERATION chats are all there, whatever the total.
+        for chat in n - Snapshots::GENERATION..n {
+            assert_eq!(
+                s.take(bot, "telegram", &chat.to_string()).map(|d| d.version),
+                Some(chat as i64)
+            );
+        }
+        // Never more than two generations.
+        let kept = (0..n - Snapshots::GENERATION)
+            .filter(|chat| s.take(bot, "telegram", &chat.to_string()).is_some())
+            .count();
+        assert!(kept <= Snapshots::GENERATION, "{kept}");
+        // A chat put again is kept once, with its latest state, even when the generations
+        // turn over in between.
+        let s = Snapshots::default();
+        for chat in 0..Snapshots::GENERATION - 1 {
+            s.put(bot, "telegram", &chat.to_string(), snapshot(0));
+        }
+        s.put(bot, "telegram", "x", snapshot(1));
+        s.put(bot, "telegram", "x", snapshot(2));
+        assert_eq!(s.take(bot, "telegram", "x").map(|d| d.version), Some(2));
+        assert!(s.take(bot, "telegram", "x").is_none());
     }
 
     #[test]
