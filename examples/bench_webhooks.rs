@@ -107,7 +107,10 @@ async fn receiver(epoch: Instant) -> Receiver {
 
 async fn server(a: &Args, delivery: bool) -> (String, String, CancellationToken, hookline::app::AppState) {
     hookline::app::install_tls_provider();
+    // Kept past this function (the server runs on); removed at the end of `main`, so repeated
+    // runs do not fill the disk with their databases (a million-event run leaves ~1 GB).
     let dir = tempfile::tempdir().unwrap().keep();
+    let _ = DATA_DIR.set(dir.clone());
     let mut config = Config::for_data_dir(&dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.sqlite_synchronous = a.sync;
@@ -414,4 +417,10 @@ async fn main() {
         other => panic!("unknown mode {other}: publish, batch, deliver, latency or memory"),
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Some(dir) = DATA_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
+
+/// The SQLite server's data folder, removed when the benchmark ends.
+static DATA_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
