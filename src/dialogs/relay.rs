@@ -29,16 +29,13 @@ pub async fn relay_once(state: &AppState) -> usize {
         by_account.entry(e.account_id).or_default().push(e);
     }
     let mut handled = 0;
-    for (account, events) in by_account
-        .into_iter()
-        .flat_map(|(account, events)| chunks(events, MAX_BATCH).into_iter().map(move |c| (account, c)))
-    {
+    for (account, events) in publish_calls(&by_account) {
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         let batch: Vec<NewEvent> = events.iter().map(to_new_event).collect();
         if publish(state, account, batch).await.is_err() {
             // One bad event must not hold back the others: publish one by one and drop (with a
             // warning) only what the publisher refuses outright.
-            for e in &events {
+            for e in events {
                 if let Err(err) = publish(state, account, vec![to_new_event(e)]).await {
                     if err.is_internal() {
                         return handled;
@@ -56,16 +53,11 @@ pub async fn relay_once(state: &AppState) -> usize {
     handled
 }
 
-/// `items` in order, in pieces of at most `size`.
-fn chunks<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
-    let mut out: Vec<Vec<T>> = Vec::new();
-    for item in items {
-        match out.last_mut() {
-            Some(last) if last.len() < size => last.push(item),
-            _ => out.push(vec![item]),
-        }
-    }
-    out
+/// One publish call per account and run of at most [`MAX_BATCH`] events, in order.
+fn publish_calls<T>(by_account: &BTreeMap<Uuid, Vec<T>>) -> impl Iterator<Item = (Uuid, &[T])> {
+    by_account
+        .iter()
+        .flat_map(|(account, events)| events.chunks(MAX_BATCH).map(move |c| (*account, c)))
 }
 
 fn to_new_event(e: &PendingBotEvent) -> NewEvent {
@@ -112,11 +104,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_keep_order_and_respect_the_publish_limit() {
+    fn publish_calls_keep_order_and_respect_the_publish_limit() {
         let items: Vec<usize> = (0..2_500).collect();
-        let parts = chunks(items.clone(), MAX_BATCH);
-        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), vec![1_000, 1_000, 500]);
-        assert_eq!(parts.concat(), items);
-        assert!(chunks(Vec::<u8>::new(), 3).is_empty());
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let by_account = BTreeMap::from([(a, items.clone()), (b, vec![7])]);
+        let calls: Vec<(Uuid, &[usize])> = publish_calls(&by_account).collect();
+        assert_eq!(
+            calls.iter().map(|(acc, c)| (*acc, c.len())).collect::<Vec<_>>(),
+            vec![(a, 1_000), (a, 1_000), (a, 500), (b, 1)]
+        );
+        assert_eq!(
+            calls[..3]
+                .iter()
+                .flat_map(|(_, c)| c.iter().copied())
+                .collect::<Vec<_>>(),
+            items
+        );
+        assert_eq!(publish_calls(&BTreeMap::<Uuid, Vec<u8>>::new()).count(), 0);
     }
 }

@@ -11,8 +11,8 @@
 //! checkpoints in its commit, but only once the WAL holds [`WRITER_FRAMES`] pages; by then the
 //! background has copied nearly all of them, the writer copies the last few, and its next
 //! transaction starts the WAL from its beginning again, so the file does not grow without
-//! bound. (A background `RESTART` would do the same without the writer, but it takes the write
-//! lock under a transaction that has already read, which then fails with `SQLITE_BUSY`.)
+//! bound. (A background `RESTART` would do the same without the writer; tried, it made some
+//! write transactions fail with `SQLITE_BUSY` under load, answered as 500s.)
 //!
 //! The task stops when the last [`Store`](super::Store) clone is dropped.
 
@@ -31,14 +31,9 @@ const INTERVAL: Duration = Duration::from_millis(50);
 pub(crate) const WRITER_FRAMES: u32 = 8_192;
 
 /// Stops the checkpointer when dropped (held by every clone of the store through an `Arc`).
+#[derive(Debug)]
 pub(crate) struct Checkpointer {
     _stop: DropGuard,
-}
-
-impl std::fmt::Debug for Checkpointer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Checkpointer")
-    }
 }
 
 /// Open the checkpointer's own connection and start it. `None` if the connection cannot be
@@ -59,13 +54,24 @@ pub(crate) async fn start(options: &SqliteConnectOptions) -> Option<Arc<Checkpoi
 }
 
 async fn run(mut conn: SqliteConnection, stop: CancellationToken) {
+    // Warned once per run of failures, not twenty times a second.
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tokio::time::sleep(INTERVAL) => {}
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
-            tracing::warn!(error = %e, "background WAL checkpoint failed; retrying");
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("background WAL checkpoints work again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "background WAL checkpoint failed; retrying every 50 ms");
+            }
+            Err(_) => {}
         }
     }
     // A last pass, so a clean shutdown leaves little for the next start to replay.

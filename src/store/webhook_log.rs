@@ -272,13 +272,12 @@ impl Store {
     }
 }
 
-/// The smallest UUIDv7 of millisecond `ms`: every id [`new_id`](super::new_id) made earlier is
-/// below it, every one made at or after it is not (both backends compare UUIDs bytewise).
+/// The smallest UUIDv7 of millisecond `ms` (its random bits all zero): every id
+/// [`new_id`](super::new_id) made earlier is below it, every one made at or after it is not
+/// (both backends compare UUIDs bytewise).
 pub(crate) fn first_id_at(ms: i64) -> Uuid {
     let ms = ms.clamp(0, (1 << 48) - 1) as u64;
-    let mut bytes = [0u8; 16];
-    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    Uuid::from_bytes(bytes)
+    uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
 }
 
 #[cfg(test)]
