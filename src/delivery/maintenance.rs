@@ -10,7 +10,13 @@ use crate::store::now_ms;
 pub struct Removed {
     pub events: u64,
     pub attempts: u64,
+    /// Finished rows of the chat flow (inbox, sent replies, published bot events).
+    pub chat_rows: u64,
 }
+
+/// The chat flow's rows are kept at least this long whatever the retention: the inbox is what
+/// answers a redelivered update as a duplicate, and Telegram redelivers for up to a day.
+pub const CHAT_ROWS_KEPT_AT_LEAST_MS: i64 = 48 * 3_600_000;
 
 pub fn spawn(state: &AppState) {
     let s = state.clone();
@@ -47,15 +53,21 @@ pub async fn update_gauges(state: &AppState) {
 }
 
 /// Remove events (with their deliveries and attempts) and attempts older than the retention
-/// age, in small chunks so the writer is never held long. Events with a pending delivery stay.
+/// age, and the chat flow's finished rows older than the retention (but at least
+/// [`CHAT_ROWS_KEPT_AT_LEAST_MS`]), in small chunks so the writer is never held long. Events
+/// with a pending delivery, replies not yet sent and bot events not yet published stay.
 pub async fn retention_step(state: &AppState) -> anyhow::Result<Removed> {
-    let cutoff = now_ms() - state.delivery.settings().retention_ms;
+    let retention = state.delivery.settings().retention_ms;
+    let now = now_ms();
+    let (cutoff, chat_cutoff) = (now - retention, now - retention.max(CHAT_ROWS_KEPT_AT_LEAST_MS));
     let mut removed = Removed::default();
     loop {
         let (events, attempts) = state.store.remove_older_than(cutoff, 1_000).await?;
+        let chat_rows = state.store.remove_chat_rows_older_than(chat_cutoff, 1_000).await?;
         removed.events += events;
         removed.attempts += attempts;
-        if events + attempts == 0 || state.shutdown.is_cancelled() {
+        removed.chat_rows += chat_rows;
+        if events + attempts + chat_rows == 0 || state.shutdown.is_cancelled() {
             break;
         }
         tokio::task::yield_now().await;

@@ -83,6 +83,17 @@ pub(super) const INSERT_MEDIA: &str =
      ON CONFLICT (bot_id, file_unique_id) DO NOTHING";
 pub(super) const INSERT_MEDIA_PLATFORM_ID: &str =
     "INSERT INTO media_platform_ids (media_id, platform, file_id, updated_at) VALUES ($1, $2, $3, $4)";
+/// A chat's oldest unsent reply. Like every query on unsent replies, it names `status =
+/// 'pending'` literally, which lets the engines use the pending-only indexes (see
+/// `migrations/*/0008_pending_indexes.sql` and the `plans` test).
+pub(super) const CHAT_HEAD: &str =
+    "SELECT id, bot_id, platform, chat_id, call, status, attempts, next_attempt_at, lease_until FROM outbox
+     WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending' ORDER BY id LIMIT 1";
+/// Chats with a reply due now and not leased.
+pub(super) const DUE_CHATS: &str = "SELECT DISTINCT bot_id, platform, chat_id FROM outbox
+     WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT $2";
+pub(super) const UNPUBLISHED_BOT_EVENTS: &str =
+    "SELECT id, account_id, event_type, payload FROM bot_events WHERE published_at IS NULL ORDER BY id LIMIT $1";
 pub(super) const DELETE_DIALOG: &str = "DELETE FROM dialogs WHERE id = $1 AND version = $2";
 pub(super) const CLEAR_TIMER: &str = "DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3";
 pub(super) const SET_TIMER: &str =
@@ -383,10 +394,7 @@ impl Store {
     ) -> StoreResult<Option<OutboxRow>> {
         let now = now_ms();
         let head: Option<OutboxRow> = on_db!(&self.db, write pool => {
-            sqlx::query_as::<_, OutboxRow>(
-                "SELECT id, bot_id, platform, chat_id, call, status, attempts, next_attempt_at, lease_until FROM outbox
-                 WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending' ORDER BY id LIMIT 1",
-            )
+            sqlx::query_as::<_, OutboxRow>(CHAT_HEAD)
             .bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
         })?;
         let Some(head) = head else { return Ok(None) };
@@ -475,10 +483,7 @@ impl Store {
     pub async fn chats_with_due_replies(&self, limit: i64) -> StoreResult<Vec<(Uuid, String, String)>> {
         let now = now_ms();
         Ok(on_db!(&self.db, read pool => {
-            sqlx::query_as::<_, (Uuid, String, String)>(
-                "SELECT DISTINCT bot_id, platform, chat_id FROM outbox
-                 WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT $2",
-            )
+            sqlx::query_as::<_, (Uuid, String, String)>(DUE_CHATS)
             .bind(now).bind(limit).fetch_all(pool).await
         })?)
     }
@@ -614,9 +619,7 @@ pub struct PendingBotEvent {
 impl Store {
     pub async fn unpublished_bot_events(&self, limit: i64) -> StoreResult<Vec<PendingBotEvent>> {
         Ok(on_db!(&self.db, read pool => {
-            sqlx::query_as::<_, PendingBotEvent>(
-                "SELECT id, account_id, event_type, payload FROM bot_events WHERE published_at IS NULL ORDER BY id LIMIT $1",
-            )
+            sqlx::query_as::<_, PendingBotEvent>(UNPUBLISHED_BOT_EVENTS)
             .bind(limit).fetch_all(pool).await
         })?)
     }

@@ -594,6 +594,7 @@ mod tests {
             "{answers:?}"
         );
         let sent: Vec<(Uuid, String)> = seven.outbox.iter().map(|o| (o.id, "{}".to_string())).collect();
+        let unsent = eight.outbox[0].id;
         let (seven, eight) = (write(&store, &ctx, 7, 17).await, write(&store, &ctx, 8, 18).await);
         let answers: Vec<_> = store
             .apply_chat_writes(&[&seven, &eight], &sent)
@@ -606,6 +607,43 @@ mod tests {
             answers,
             vec![Applied::Done { in_order: true }, Applied::Done { in_order: false }],
             "the sent marks of the same group count"
+        );
+
+        // Retention: finished rows made before the cutoff go (in chunks); a reply not yet sent
+        // and an event not yet published stay however old, and younger rows stay.
+        let cutoff = now_ms() + 1;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store.apply_chat_write(&write(&store, &ctx, 9, 9).await).await.unwrap();
+        let unpublished = store.unpublished_bot_events(1_000).await.unwrap().len();
+        let mut removed = 0;
+        loop {
+            let n = store.remove_chat_rows_older_than(cutoff, 2).await.unwrap();
+            assert!(n <= 6, "at most a chunk per table, got {n}");
+            if n == 0 {
+                break;
+            }
+            removed += n;
+        }
+        assert!(removed > 10, "{removed}");
+        assert!(
+            store.inbox_result(bot.id, "telegram", 1).await.unwrap().is_none(),
+            "old: removed"
+        );
+        assert!(
+            store.inbox_result(bot.id, "telegram", 9).await.unwrap().is_some(),
+            "young: kept"
+        );
+        assert_eq!(
+            store.outbox_status(sent[0].0).await.unwrap(),
+            None,
+            "sent and old: removed"
+        );
+        assert_eq!(store.outbox_status(unsent).await.unwrap().as_deref(), Some("pending"));
+        assert_eq!(store.unpublished_bot_events(1_000).await.unwrap().len(), unpublished);
+        assert_eq!(
+            store.bot_events(bot.id, 1_000).await.unwrap().len(),
+            unpublished,
+            "every published event was old"
         );
     }
 

@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (5, "outbound webhooks", include_str!("../../migrations/sqlite/0005_webhooks.sql")),
     (6, "media downloads", include_str!("../../migrations/sqlite/0006_media_downloads.sql")),
     (7, "events found by id", include_str!("../../migrations/sqlite/0007_events_by_id.sql")),
+    (8, "pending-only queue indexes", include_str!("../../migrations/sqlite/0008_pending_indexes.sql")),
 ];
 
 #[rustfmt::skip]
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (5, "outbound webhooks", include_str!("../../migrations/postgres/0005_webhooks.sql")),
     (6, "media downloads", include_str!("../../migrations/postgres/0006_media_downloads.sql")),
     (7, "events found by id", include_str!("../../migrations/postgres/0007_events_by_id.sql")),
+    (8, "pending-only queue indexes", include_str!("../../migrations/postgres/0008_pending_indexes.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

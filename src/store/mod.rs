@@ -22,12 +22,15 @@ mod accounts;
 mod bots;
 mod chats;
 mod chats_group;
+mod chats_retention;
 mod checkpoint;
 mod config_cache;
 mod credentials;
 mod media;
 mod media_downloads;
 mod migrations;
+#[cfg(test)]
+mod plans;
 mod scenarios;
 mod webhook_endpoints;
 mod webhook_log;

@@ -115,6 +115,12 @@ struct SubRow {
 }
 
 const MATCHING: &str = "SELECT id, event_types, labels FROM webhook_endpoints WHERE account_id = $1 AND enabled";
+/// Lease due deliveries on SQLite (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
+pub(super) const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
+     WHERE id IN (SELECT id FROM webhook_deliveries
+                  WHERE status = 'pending' AND next_attempt_at <= $3 AND lease_until < $3
+                  ORDER BY next_attempt_at LIMIT $4)
+     RETURNING id, account_id, event_id, endpoint_id, attempts";
 const ENDPOINT_OK: &str =
     "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL";
 const ENDPOINT_FAILING: &str =
@@ -422,19 +428,13 @@ impl Store {
         let rows = match &self.db {
             // SQLite has one writer, so the UPDATE is already exclusive; no row locks exist.
             Db::Sqlite { write, .. } => {
-                sqlx::query_as::<_, Claimed>(
-                    "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
-                     WHERE id IN (SELECT id FROM webhook_deliveries
-                                  WHERE status = 'pending' AND next_attempt_at <= $3 AND lease_until < $3
-                                  ORDER BY next_attempt_at LIMIT $4)
-                     RETURNING id, account_id, event_id, endpoint_id, attempts",
-                )
-                .bind(owner)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(write)
-                .await?
+                sqlx::query_as::<_, Claimed>(CLAIM_SQLITE)
+                    .bind(owner)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(write)
+                    .await?
             }
             // Several nodes claim at once: SKIP LOCKED lets each take different rows without
             // waiting, and the lease columns keep them away after commit.
