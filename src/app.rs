@@ -71,12 +71,13 @@ impl Application {
         let config = Arc::new(config);
         let cipher = Cipher::new(&master_key);
         let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone(), media.clone())?;
+        let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify());
         let state = AppState {
             store,
             media,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher,
-            delivery: crate::delivery::Delivery::new(&config),
+            delivery,
             metrics: crate::telemetry::metrics_handle(),
             config,
             runtime,

@@ -119,7 +119,9 @@ pub(crate) struct Inner {
 }
 
 impl Delivery {
-    pub fn new(config: &Config) -> Delivery {
+    /// `published` is notified whenever deliveries are written (the store's
+    /// [`deliveries_notify`](crate::store::Store::deliveries_notify)), waking a worker.
+    pub fn new(config: &Config, published: Arc<Notify>) -> Delivery {
         let guard = ssrf::Guard::new(config.delivery_allowed_networks.clone());
         let (tx, rx) = mpsc::channel(65_536);
         let mut settings = Settings::from_config(config);
@@ -131,7 +133,7 @@ impl Delivery {
             inner: Arc::new(Inner {
                 tx,
                 rx: Arc::new(tokio::sync::Mutex::new(rx)),
-                published: Arc::new(Notify::new()),
+                published,
                 client: sender::client(guard.clone()),
                 guard,
                 node_id: Uuid::new_v4(),

@@ -8,6 +8,7 @@
 
 pub mod committer;
 pub mod downloads;
+mod emits;
 pub mod locks;
 pub mod plan;
 pub mod relay;
@@ -195,6 +196,7 @@ impl Runtime {
             };
             let snapshot = self.current(bot_id, platform, &chat_id).await?;
             let mut write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            emits::drop_refused(&self.store, account_id, &mut write.events).await?;
             let after = snapshots::after(&write.dialog);
             // This request sends the replies itself right after the commit (see `send_planned`).
             write.lease_outbox_until = Some(now_ms() + self.reply_lease_ms());
@@ -262,7 +264,8 @@ impl Runtime {
                 inbox_id: new_id(),
                 token,
             };
-            let write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            let mut write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            emits::drop_refused(&self.store, bot.account_id, &mut write.events).await?;
             let after = snapshots::after(&write.dialog);
             let applied = self.committer.apply(write).await?;
             if let (Applied::Done { .. }, Some(after)) = (&applied, after) {

@@ -1,7 +1,9 @@
-//! Hands the events the bots produced (recorded in the same transaction as the dialog change)
-//! to the outbound publisher — the same `delivery::publish` the API uses. Each bot event is
-//! published with its own id as `event_id`, so a crash between publishing and marking it only
-//! causes an idempotent re-publish, never a second event.
+//! Publishes bot events that an earlier version of hookline recorded in `bot_events` and left
+//! unpublished, through the same `delivery::publish` the API uses. Bot events are now published
+//! in the chat write's own transaction (`store::platform_events`), so after an upgrade this
+//! drains what was waiting and then finds nothing (one indexed read every 200 ms). Each is
+//! published as `bot_<id>`, so a crash between publishing and marking it only causes an
+//! idempotent re-publish, never a second event.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::platform_events::{PlatformEvent, publish_platform_events};
 use super::{Db, Store, StoreError, StoreResult, new_id, now_ms, on_db};
 use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange};
 
@@ -190,12 +191,15 @@ impl Store {
         sent: &[(Uuid, String)],
         now: i64,
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
+        let style = self.db.style();
         on_db!(&self.db, write pool => {
             async {
                 let mut tx = super::begin_on(pool, held).await?;
                 let mut results = Vec::with_capacity(writes.len());
+                let mut deliveries = 0;
                 for write in writes {
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    let mut written = 0;
                     let applied = async {
                         for row in &write.inbox {
                             let inserted = sqlx::query(
@@ -280,12 +284,13 @@ impl Store {
                             .bind(write.lease_outbox_until.unwrap_or(0))
                             .execute(&mut *sp).await?;
                         }
-                        for event in &write.events {
-                            sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                                .bind(new_id()).bind(write.account_id).bind(write.bot_id).bind(&event.event_type)
-                                .bind(event.payload.to_string()).bind(now)
-                                .execute(&mut *sp).await?;
-                        }
+                        let events: Vec<PlatformEvent> = write.events.iter().map(|e| PlatformEvent {
+                            id: new_id(),
+                            account_id: write.account_id,
+                            event_type: &e.event_type,
+                            payload: e.payload.to_string(),
+                        }).collect();
+                        written = publish_platform_events!(sp, style, &events, now);
                         match write.timer {
                             TimerChange::Unchanged => {}
                             TimerChange::Clear => {
@@ -302,7 +307,10 @@ impl Store {
                     }
                     .await;
                     match &applied {
-                        Ok(Applied::Done { .. }) => sp.commit().await?,
+                        Ok(Applied::Done { .. }) => {
+                            sp.commit().await?;
+                            deliveries += written;
+                        }
                         _ => sp.rollback().await?,
                     }
                     results.push(applied);
@@ -315,6 +323,7 @@ impl Store {
                     .bind(id).bind(now).bind(response).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                self.deliveries_written(deliveries);
                 Ok::<_, StoreError>(results)
             }
             .await
@@ -361,7 +370,8 @@ impl Store {
             "bot_id": bot_id, "platform": platform, "chat_id": chat_id, "media": refs,
             "message": "the scenario's media is not in the bot's library and the platform refused it; the text and buttons were sent without it",
         });
-        on_db!(&self.db, write pool => {
+        let style = self.db.style();
+        let deliveries = on_db!(&self.db, write pool => {
             async {
                 let mut tx = pool.begin().await?;
                 sqlx::query(
@@ -370,15 +380,20 @@ impl Store {
                 )
                 .bind(new_id()).bind(warning.to_string()).bind(now).bind(bot_id).bind(platform).bind(chat_id)
                 .execute(&mut *tx).await?;
-                sqlx::query(
-                    "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)
-                     SELECT $1, account_id, id, 'media.missing', $2, $3 FROM bots WHERE id = $4",
-                )
-                .bind(new_id()).bind(payload.to_string()).bind(now).bind(bot_id)
-                .execute(&mut *tx).await?;
-                tx.commit().await
+                let account: Option<Uuid> = sqlx::query_scalar("SELECT account_id FROM bots WHERE id = $1")
+                    .bind(bot_id).fetch_optional(&mut *tx).await?;
+                let events: Vec<PlatformEvent> = account.into_iter().map(|account_id| PlatformEvent {
+                    id: new_id(),
+                    account_id,
+                    event_type: "media.missing",
+                    payload: payload.to_string(),
+                }).collect();
+                let deliveries = publish_platform_events!(tx, style, &events, now);
+                tx.commit().await?;
+                Ok::<usize, StoreError>(deliveries)
             }.await
         })?;
+        self.deliveries_written(deliveries);
         Ok(())
     }
 
@@ -530,11 +545,14 @@ impl Store {
         })?)
     }
 
-    /// Events recorded by the bots, oldest first (for the outbound publisher and tests).
+    /// The events the bots of `bot_id`'s account published (`bot_…` event ids), oldest first,
+    /// as (type, payload); a payload removed by retention reads `null`.
     pub async fn bot_events(&self, bot_id: Uuid, limit: i64) -> StoreResult<Vec<(String, String)>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, (String, String)>(
-                "SELECT event_type, payload FROM bot_events WHERE bot_id = $1 ORDER BY id LIMIT $2",
+                "SELECT e.event_type, COALESCE(e.payload, 'null') FROM webhook_events e
+                 JOIN bots b ON b.account_id = e.account_id
+                 WHERE b.id = $1 AND e.event_id LIKE 'bot!_%' ESCAPE '!' ORDER BY e.id LIMIT $2",
             )
             .bind(bot_id).bind(limit).fetch_all(pool).await
         })?)

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::chats::to_json;
+use super::platform_events::{PlatformEvent, publish_platform_events};
 use super::webhook_rows::{self as rows, Style, insert_values, values};
 use super::{Store, StoreError, StoreResult, new_id, on_db};
 use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
@@ -83,17 +84,6 @@ fn insert_outbox(s: Style, n: usize) -> String {
         "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)",
         n,
         &["?", "?", "?", "?", "?", "'pending'", "?", "?", "?"],
-        "",
-    )
-}
-
-/// Per row: id, account_id, bot_id, event_type, payload, now.
-fn insert_events(s: Style, n: usize) -> String {
-    insert_values(
-        s,
-        "INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)",
-        n,
-        &["?"; 6],
         "",
     )
 }
@@ -204,12 +194,15 @@ impl Store {
                 outbox.push((row.id, *w, call, w.lease_outbox_until.unwrap_or(0)));
             }
         }
-        let events: Vec<(Uuid, &ChatWrite, &str, String)> = writes
+        let events: Vec<PlatformEvent> = writes
             .iter()
             .flat_map(|w| {
-                w.events
-                    .iter()
-                    .map(move |e| (new_id(), *w, e.event_type.as_str(), e.payload.to_string()))
+                w.events.iter().map(move |e| PlatformEvent {
+                    id: new_id(),
+                    account_id: w.account_id,
+                    event_type: &e.event_type,
+                    payload: e.payload.to_string(),
+                })
             })
             .collect();
         let sent_runs = rows::runs_of_unique(sent, |s| s.0);
@@ -221,6 +214,7 @@ impl Store {
         on_db!(&self.db, write pool => {
             async {
                 let mut tx = super::begin_on(pool, held).await?;
+                let mut deliveries = 0;
                 let all_done = async {
                 let mut added = 0;
                 for part in chunks(style, &inbox, 10, |r| r.1.body.len() + r.2.len() + r.0.chat_id.len() + 80) {
@@ -311,16 +305,7 @@ impl Store {
                     }
                     q.execute(&mut *tx).await?;
                 }
-                for part in chunks(style, &events, 6, |e| e.2.len() + e.3.len() + 60) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_events(style, part.rows)));
-                    for (id, w, event_type, payload) in part.items {
-                        q = q.bind(*id).bind(w.account_id).bind(w.bot_id).bind(*event_type).bind(payload).bind(now);
-                    }
-                    for _ in 0..part.padding(6) {
-                        q = q.bind(None::<String>);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
+                deliveries = publish_platform_events!(tx, style, &events, now);
                 for w in writes {
                     match w.timer {
                         TimerChange::Unchanged => {}
@@ -365,6 +350,7 @@ impl Store {
                 match all_done {
                     Ok(Some(behind)) => {
                         tx.commit().await?;
+                        self.deliveries_written(deliveries);
                         Ok(Some(behind))
                     }
                     other => {
@@ -482,6 +468,18 @@ mod tests {
             scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
         };
 
+        // An endpoint of the account that subscribes to one of the events the bot publishes.
+        let endpoint = new_id();
+        on_db!(&store.db, write pool => {
+            sqlx::query("INSERT INTO webhook_endpoints (id, account_id, url, event_types, labels, headers, timeout_ms, metadata,
+                                                        secret, created_at, updated_at)
+                         VALUES ($1, $2, 'https://example.com/', $3, $4, $5, 1000, $5, $6, 0, 0)")
+                .bind(endpoint).bind(account.id).bind(sqlx::types::Json(["message.received"]))
+                .bind(sqlx::types::Json(Vec::<String>::new())).bind(sqlx::types::Json(serde_json::json!({})))
+                .bind(vec![0u8]).execute(pool).await.map(|_| ())
+        })
+        .unwrap();
+
         // Five new dialogs in one group.
         let mut first = Vec::new();
         for chat in 1..=5 {
@@ -510,8 +508,25 @@ mod tests {
             }
             assert!(store.inbox_result(bot.id, "telegram", chat).await.unwrap().is_some());
         }
+        // Their events were published in the same commit, with a delivery each to the endpoint
+        // that subscribes, and the delivery workers were told.
         let events = store.bot_events(bot.id, 100).await.unwrap();
         assert_eq!(events.len(), first.iter().map(|w| w.events.len()).sum::<usize>());
+        let received = events.iter().filter(|(t, _)| t == "message.received").count();
+        assert!(received >= 5 && received < events.len(), "{events:?}");
+        let deliveries: i64 = on_db!(&store.db, read pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending'")
+                .bind(endpoint).fetch_one(pool).await
+        })
+        .unwrap();
+        assert_eq!(deliveries as usize, received);
+        let woken = store.deliveries_notify();
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(100), woken.notified())
+                .await
+                .is_ok(),
+            "the commit woke the delivery workers"
+        );
 
         // Sent marks alone.
         let sent = first[0].outbox[0].id;
@@ -568,7 +583,16 @@ mod tests {
             .collect();
         assert_eq!(answers, vec![done(), Applied::Duplicate]);
 
-        // The relay marks bot events published in chunks: exactly the ones it names.
+        // The relay marks bot events an earlier version left unpublished in chunks: exactly
+        // the ones it names.
+        for _ in 0..3 {
+            on_db!(&store.db, write pool => {
+                sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)
+                             VALUES ($1, $2, $3, 'order.created', '{}', $4)")
+                    .bind(new_id()).bind(account.id).bind(bot.id).bind(now_ms()).execute(pool).await.map(|_| ())
+            })
+            .unwrap();
+        }
         let pending = store.unpublished_bot_events(1_000).await.unwrap();
         assert!(pending.len() > 2, "{}", pending.len());
         let (keep, mark) = pending.split_last().unwrap();
@@ -640,11 +664,11 @@ mod tests {
         );
         assert_eq!(store.outbox_status(unsent).await.unwrap().as_deref(), Some("pending"));
         assert_eq!(store.unpublished_bot_events(1_000).await.unwrap().len(), unpublished);
-        assert_eq!(
-            store.bot_events(bot.id, 1_000).await.unwrap().len(),
-            unpublished,
-            "every published event was old"
-        );
+        let left: i64 = on_db!(&store.db, read pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM bot_events").fetch_one(pool).await
+        })
+        .unwrap();
+        assert_eq!(left as usize, unpublished, "every published one was old");
     }
 
     /// What the one-by-one path answers for a write it applied (it does not check the order).
@@ -660,7 +684,6 @@ mod tests {
             (update_dialogs(Style::Question, 3), 8),
             (insert_history(Style::Question, 3), 5),
             (insert_outbox(Style::Question, 3), 8),
-            (insert_events(Style::Question, 3), 6),
             (mark_sent(Style::Question, 3), 3),
             (replies_behind(Style::Question, 3), 4),
         ] {

@@ -6,6 +6,7 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::platform_events::{PlatformEvent, publish_platform_events};
 use super::{MediaFile, NewMedia, Store, StoreResult, new_id, now_ms, on_db};
 
 /// Waiting for its bytes.
@@ -126,7 +127,8 @@ impl Store {
         event: Option<(Uuid, Uuid, &Value)>,
     ) -> StoreResult<bool> {
         let now = now_ms();
-        on_db!(&self.db, write pool => {
+        let style = self.db.style();
+        let (finished, deliveries) = on_db!(&self.db, write pool => {
             async {
                 let mut tx = pool.begin().await?;
                 let n = sqlx::query(
@@ -137,15 +139,19 @@ impl Store {
                 .bind(id).bind(end.status).bind(&end.reason).bind(&end.kind).bind(&end.file_name)
                 .bind(&end.content_type).bind(end.size).bind(&end.sha256).bind(&end.storage_key).bind(now)
                 .execute(&mut *tx).await?.rows_affected();
-                if n == 1 && let Some((account_id, bot_id, payload)) = event {
-                    sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at) VALUES ($1, $2, $3, 'media.received', $4, $5)")
-                        .bind(new_id()).bind(account_id).bind(bot_id).bind(payload.to_string()).bind(now)
-                        .execute(&mut *tx).await?;
-                }
+                let events: Vec<PlatformEvent> = event.filter(|_| n == 1).map(|(account_id, _bot, payload)| PlatformEvent {
+                    id: new_id(),
+                    account_id,
+                    event_type: "media.received",
+                    payload: payload.to_string(),
+                }).into_iter().collect();
+                let deliveries = publish_platform_events!(tx, style, &events, now);
                 tx.commit().await?;
-                Ok::<bool, sqlx::Error>(n == 1)
+                Ok::<(bool, usize), sqlx::Error>((n == 1, deliveries))
             }.await
-        }).map_err(Into::into)
+        })?;
+        self.deliveries_written(deliveries);
+        Ok(finished)
     }
 
     /// When the next pending download is due, to sleep until then.

@@ -31,6 +31,7 @@ mod media_downloads;
 mod migrations;
 #[cfg(test)]
 mod plans;
+pub(crate) mod platform_events;
 mod scenarios;
 mod webhook_endpoints;
 mod webhook_log;
@@ -190,9 +191,23 @@ pub struct Store {
     pub(crate) cache: std::sync::Arc<config_cache::ConfigCache>,
     /// SQLite's background checkpoints; stopped when the last clone is dropped.
     _checkpoints: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+    /// Notified when a commit wrote pending webhook deliveries (the delivery workers wait on it).
+    deliveries: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
+    /// What is notified when a commit wrote pending webhook deliveries.
+    pub fn deliveries_notify(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.deliveries.clone()
+    }
+
+    /// After a commit: wake a delivery worker if it wrote `n` deliveries.
+    pub(crate) fn deliveries_written(&self, n: usize) {
+        if n > 0 {
+            self.deliveries.notify_one();
+        }
+    }
+
     /// Hold for the length of a write that changes what [`config_cache`] keeps.
     pub(crate) fn invalidates_config(&self) -> config_cache::InvalidateOnDrop<'_> {
         config_cache::InvalidateOnDrop(&self.cache)
@@ -249,6 +264,7 @@ impl Store {
                     db: Db::Sqlite { read, write },
                     cache: Default::default(),
                     _checkpoints: checkpoints,
+                    deliveries: Default::default(),
                 })
             }
             DatabaseConfig::Postgres { url } => {
@@ -262,6 +278,7 @@ impl Store {
                     db: Db::Postgres(pool),
                     cache: Default::default(),
                     _checkpoints: None,
+                    deliveries: Default::default(),
                 })
             }
         }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Db, Store, StoreError, StoreResult, new_id, on_db};
 use crate::delivery::filter::Subscription;
 
+use super::platform_events as pe;
 use super::webhook_rows as rows;
 use rows::Style;
 
@@ -107,14 +108,6 @@ pub struct EventBody {
     pub created_at: i64,
 }
 
-#[derive(sqlx::FromRow)]
-struct SubRow {
-    id: Uuid,
-    event_types: Option<Json<Vec<String>>>,
-    labels: Json<Vec<String>>,
-}
-
-const MATCHING: &str = "SELECT id, event_types, labels FROM webhook_endpoints WHERE account_id = $1 AND enabled";
 /// Lease due deliveries on SQLite (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
 pub(super) const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
      WHERE id IN (SELECT id FROM webhook_deliveries
@@ -219,12 +212,8 @@ impl Store {
             // commit is matched, and the list lives only as long as the group.
             let mut subs: HashMap<Uuid, Vec<(Uuid, Subscription)>> = HashMap::new();
             for account_id in &accounts {
-                let found: Vec<SubRow> = sqlx::query_as(MATCHING).bind(*account_id).fetch_all(&mut *tx).await?;
-                let list = found.into_iter().map(|r| (r.id, Subscription {
-                    event_types: r.event_types.map(|j| j.0),
-                    labels: r.labels.0,
-                })).collect();
-                subs.insert(*account_id, list);
+                let found: Vec<pe::SubRow> = sqlx::query_as(pe::MATCHING).bind(*account_id).fetch_all(&mut *tx).await?;
+                subs.insert(*account_id, found.into_iter().map(pe::SubRow::into_pair).collect());
             }
 
             // Events. Usually every one is new; when fewer rows went in than were offered, the
@@ -295,27 +284,14 @@ impl Store {
             }
 
             // One delivery per new event and matching endpoint, in publish order.
-            let mut deliveries: Vec<(Uuid, Uuid, Uuid)> = Vec::new();
-            for c in firsts.iter().filter(|c| c.resolved == Some((c.id, false))) {
-                for (endpoint_id, sub) in subs.get(&c.account_id).map(Vec::as_slice).unwrap_or(&[]) {
-                    if sub.matches(&c.event.event_type, &c.event.labels) {
-                        deliveries.push((c.account_id, c.id, *endpoint_id));
-                    }
-                }
-            }
+            let new_events = firsts.iter().filter(|c| c.resolved == Some((c.id, false)));
+            let deliveries = pe::fan_out(
+                new_events.map(|c| (c.account_id, c.id, c.event.event_type.as_str(), c.event.labels.as_slice())),
+                &subs,
+            );
             // Four ids, three timestamps, with their framing.
             let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
-            for part in rows::parts_of(style, &deliveries, max) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_deliveries(style, part.rows)));
-                for (account_id, event_id, endpoint_id) in part.items {
-                    q = q.bind(new_id()).bind(*account_id).bind(*event_id).bind(*endpoint_id)
-                        .bind(now).bind(now).bind(now);
-                }
-                for _ in 0..part.padding(7) {
-                    q = q.bind(None::<String>);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            pe::insert_deliveries!(tx, style, &deliveries, now, max);
 
             // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
             let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
