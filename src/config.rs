@@ -259,7 +259,7 @@ pub const SETTINGS: &[Setting] = &[
         key: "webhook_retention_secs",
         env: "HOOKLINE_WEBHOOK_RETENTION_SECS",
         default: Some("2592000"),
-        help: "webhook events and attempts older than this are removed (default 30 days)",
+        help: "webhook events and attempts older than this are removed (default 30 days); so are the chat flow's finished rows (inbox, sent replies), kept at least 48 h",
     },
 ];
 
