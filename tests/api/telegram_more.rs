@@ -263,3 +263,44 @@ both_backends!(bot_events_reach_outbound_endpoints, |app: TestApp| async move {
     assert!(order.json().to_string().contains("Olga"), "{}", order.json());
     assert!(order.header("webhook-signature").starts_with("v1,"), "signed");
 });
+
+both_backends!(
+    an_emitted_event_that_breaks_its_types_schema_is_dropped_and_the_dialog_goes_on,
+    |app: TestApp| async move {
+        let scenario = json!({
+            "version": "1.0",
+            "start_step": "ask",
+            "steps": {
+                "ask": { "message": { "text": "Your card?" }, "expected_input": { "type": "text", "variable": "card" }, "next_step": "done" },
+                "done": { "type": "action", "action": { "emit": "loyalty.joined", "data": { "card": "{{card}}" } }, "message": { "text": "Welcome {{card}}" } }
+            }
+        });
+        let Some(bot) = TgBot::start(app.backend, scenario).await else {
+            return;
+        };
+        // The account's own type wants a number of points the scenario never sends.
+        let (s, body) = bot
+            .app
+            .post(
+                &format!("/v1/api/accounts/{}/webhooks/event-types", bot.account),
+                &bot.key,
+                json!({"name": "loyalty.joined", "schema": {"type": "object", "required": ["points"]}}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+        bot.send(&text_update(1, 41, "/start")).await;
+        let (s, body) = bot.send(&text_update(2, 41, "A-7")).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert_eq!(bot.texts_to(41).last().unwrap(), "Welcome A-7", "the dialog went on");
+        let events = bot
+            .app
+            .state
+            .store
+            .bot_events(bot.bot_id.parse().unwrap(), 100)
+            .await
+            .unwrap();
+        let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+        assert!(types.contains(&"message.received"), "{types:?}");
+        assert!(!types.contains(&"loyalty.joined"), "refused by its schema: {types:?}");
+    }
+);
