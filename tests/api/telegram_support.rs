@@ -185,6 +185,21 @@ impl TgBot {
             .map(|c| c.params["text"].as_str().unwrap_or_default().to_string())
             .collect()
     }
+
+    /// The events the bot published (read from the store), oldest first: (type, payload JSON).
+    pub async fn events(&self) -> Vec<(String, String)> {
+        self.app
+            .state
+            .store
+            .bot_events(self.bot_id.parse().unwrap(), 100)
+            .await
+            .unwrap()
+    }
+
+    /// The types of [`TgBot::events`].
+    pub async fn event_types(&self) -> Vec<String> {
+        self.events().await.into_iter().map(|(t, _)| t).collect()
+    }
 }
 
 pub fn user(chat: i64) -> Value {
