@@ -76,13 +76,25 @@ pub(super) fn fan_out<'e>(
     out
 }
 
+/// Most delivery rows in one statement (fewer on PostgreSQL, whose statements stay near
+/// `webhook_rows::PG_STATEMENT_BYTES`).
+pub(super) const DELIVERY_ROWS: usize = 1_024;
+
 /// Insert pending deliveries `(account, event, endpoint)` in multi-row statements, on `$tx`.
 macro_rules! insert_deliveries {
-    ($tx:ident, $style:expr, $deliveries:expr, $now:expr, $max_rows:expr) => {{
+    ($tx:ident, $style:expr, $deliveries:expr, $now:expr) => {{
         let style = $style;
         let now: i64 = $now;
         let deliveries: &[(uuid::Uuid, uuid::Uuid, uuid::Uuid)] = $deliveries;
-        for part in $crate::store::webhook_rows::parts_of(style, deliveries, $max_rows) {
+        // Four ids and three timestamps, with their framing: about 120 bytes a row.
+        let parts = $crate::store::webhook_rows::parts(
+            style,
+            deliveries,
+            7,
+            $crate::store::platform_events::DELIVERY_ROWS,
+            |_| 120,
+        );
+        for part in parts {
             let mut q = sqlx::query(sqlx::AssertSqlSafe($crate::store::webhook_rows::insert_deliveries(
                 style, part.rows,
             )));
@@ -150,7 +162,7 @@ macro_rules! publish_platform_events {
             events.iter().map(|e| (e.account_id, e.id, e.event_type, pe::NO_LABELS)),
             &subs,
         );
-        $crate::store::platform_events::insert_deliveries!($tx, style, &deliveries, now, 256);
+        $crate::store::platform_events::insert_deliveries!($tx, style, &deliveries, now);
         deliveries.len()
     }};
 }

@@ -122,7 +122,6 @@ const ENDPOINT_FAILING: &str =
 /// Per-statement row caps (powers of two; see [`rows::max_rows`]); on PostgreSQL also capped
 /// by bytes (see [`rows::PG_STATEMENT_BYTES`]).
 const EVENT_ROWS: usize = 512;
-const DELIVERY_ROWS: usize = 1_024;
 const ATTEMPT_ROWS: usize = 256;
 const UPDATE_ROWS: usize = 512;
 
@@ -289,9 +288,7 @@ impl Store {
                 new_events.map(|c| (c.account_id, c.id, c.event.event_type.as_str(), c.event.labels.as_slice())),
                 &subs,
             );
-            // Four ids, three timestamps, with their framing.
-            let max = rows::max_rows(7, 0, cap(DELIVERY_ROWS, 120, 1));
-            pe::insert_deliveries!(tx, style, &deliveries, now, max);
+            pe::insert_deliveries!(tx, style, &deliveries, now);
 
             // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
             let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
