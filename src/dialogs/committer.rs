@@ -162,18 +162,12 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DatabaseConfig, SqliteSync};
     use crate::dialogs::plan::{BotCtx, Item, plan};
     use crate::platforms::telegram::update::parse_update;
     use crate::store::{new_id, now_ms};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
-        let config = DatabaseConfig::Sqlite {
-            path: dir.path().join("t.db"),
-        };
-        let store = Store::connect(&config, SqliteSync::Normal).await.unwrap();
-        store.migrate().await.unwrap();
-        store
+        crate::store::test_sqlite(dir).await
     }
 
     /// A store with one account and one bot, and the bot's planning context.

@@ -43,7 +43,6 @@ pub async fn drop_refused(store: &Store, account_id: Uuid, events: &mut Vec<NewE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DatabaseConfig, SqliteSync};
     use crate::store::{EventTypeRow, now_ms};
     use serde_json::json;
 
@@ -57,11 +56,7 @@ mod tests {
     #[tokio::test]
     async fn events_the_publisher_would_refuse_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let config = DatabaseConfig::Sqlite {
-            path: dir.path().join("t.db"),
-        };
-        let store = Store::connect(&config, SqliteSync::Normal).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = crate::store::test_sqlite(&dir).await;
         let account = store.create_account("A").await.unwrap();
         store
             .create_event_type(&EventTypeRow {

@@ -646,8 +646,8 @@ impl Store {
         use super::webhook_rows as rows;
         let now = now_ms();
         let style = self.db.style();
-        // One statement per chunk of ids: the relay marks thousands a second under load, and
-        // a statement per id kept SQLite's one writer from the chat commits.
+        // One statement per chunk of ids, not one per id: a backlog left by an earlier
+        // version can be large, and SQLite has one writer.
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
             for part in rows::parts(style, ids, 1, 256, |_| 16) {

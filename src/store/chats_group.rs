@@ -419,10 +419,7 @@ mod tests {
         #[tokio::test]
         async fn sqlite() {
             let dir = tempfile::tempdir().unwrap();
-            let config = DatabaseConfig::Sqlite {
-                path: dir.path().join("t.db"),
-            };
-            check(Store::connect(&config, SqliteSync::Normal).await.unwrap()).await;
+            check(crate::store::test_sqlite(&dir).await).await;
         }
 
         /// The statements differ by backend (placeholders, statement sizes): run on both.

@@ -374,3 +374,14 @@ impl Page {
         i64::from(self.limit) + 1
     }
 }
+
+/// A migrated SQLite store in `dir` (which must outlive it), for unit tests.
+#[cfg(test)]
+pub(crate) async fn test_sqlite(dir: &tempfile::TempDir) -> Store {
+    let config = DatabaseConfig::Sqlite {
+        path: dir.path().join("t.db"),
+    };
+    let store = Store::connect(&config, SqliteSync::Normal).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}

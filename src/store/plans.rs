@@ -5,7 +5,6 @@
 use super::chats::{CHAT_HEAD, DUE_CHATS, UNPUBLISHED_BOT_EVENTS};
 use super::webhook_queue::CLAIM_SQLITE;
 use super::{Db, Store};
-use crate::config::{DatabaseConfig, SqliteSync};
 
 /// SQLite's plan for `sql`, its steps' details joined.
 async fn plan(store: &Store, sql: &str) -> String {
@@ -22,11 +21,7 @@ async fn plan(store: &Store, sql: &str) -> String {
 #[tokio::test]
 async fn queue_queries_use_the_pending_only_indexes() {
     let dir = tempfile::tempdir().unwrap();
-    let config = DatabaseConfig::Sqlite {
-        path: dir.path().join("t.db"),
-    };
-    let store = Store::connect(&config, SqliteSync::Normal).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = super::test_sqlite(&dir).await;
     // Scanning a pending-only index (for DISTINCT chats, say) reads only what is pending.
     for (sql, indexes) in [
         (CHAT_HEAD, &["outbox_chat"][..]),
