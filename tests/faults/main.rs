@@ -2,4 +2,9 @@
 
 mod support;
 
+#[allow(dead_code)]
+#[path = "../api/fake_telegram.rs"]
+mod fake_telegram;
 mod publish_kill;
+mod telegram_burst;
+mod two_nodes;

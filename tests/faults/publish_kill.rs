@@ -112,24 +112,7 @@ async fn kill_9_under_publish_load(backend: Backend) {
     }
 
     let want: HashSet<u64> = acknowledged.iter().copied().collect();
-    let missing = || {
-        let got: HashSet<u64> = rx.deliveries().iter().filter_map(|d| d.data["seq"].as_u64()).collect();
-        want.iter().filter(|s| !got.contains(s)).copied().collect::<Vec<_>>()
-    };
-    wait_until(
-        Duration::from_secs(60),
-        || missing().is_empty(),
-        || {
-            let m = missing();
-            format!(
-                "{} of {} acknowledged events never reached the endpoint (e.g. {:?})",
-                m.len(),
-                want.len(),
-                &m[..m.len().min(5)]
-            )
-        },
-    )
-    .await;
+    rx.wait_for_seqs(&want, Duration::from_secs(60)).await;
 
     let deliveries = rx.deliveries();
     let mut ids_per_seq: HashMap<u64, HashSet<String>> = HashMap::new();

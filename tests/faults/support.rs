@@ -3,7 +3,7 @@
 //! few API calls that set up an account and an endpoint, and a receiver of outbound webhooks that
 //! records every request and notices two concurrent attempts of one delivery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -308,6 +308,30 @@ impl Receiver {
         self.lock().deliveries.clone()
     }
 
+    /// Wait until an event with each of these `data.seq` values was received; panics naming the
+    /// missing ones after `timeout`.
+    pub async fn wait_for_seqs(&self, want: &HashSet<u64>, timeout: Duration) {
+        let missing = || {
+            let got: HashSet<u64> = self
+                .lock()
+                .deliveries
+                .iter()
+                .filter_map(|d| d.data["seq"].as_u64())
+                .collect();
+            want.iter().filter(|s| !got.contains(s)).copied().collect::<Vec<_>>()
+        };
+        let what = || {
+            let m = missing();
+            let sample = &m[..m.len().min(5)];
+            format!(
+                "{} of {} acknowledged events never reached the endpoint (e.g. {sample:?})",
+                m.len(),
+                want.len()
+            )
+        };
+        wait_until(timeout, || missing().is_empty(), what).await;
+    }
+
     /// `webhook-id`s that were received twice at the same time.
     pub fn overlaps(&self) -> Vec<String> {
         self.lock().overlaps.clone()
@@ -368,4 +392,21 @@ fn the_database_name_is_replaced_and_the_query_kept() {
         "postgres://postgres@127.0.0.1:5432/f1?sslmode=disable"
     );
     assert_eq!(with_database("postgres://h", "f2"), "postgres://h/f2");
+}
+
+/// The overlap check must be able to fail: two requests of one `webhook-id` open at once are
+/// flagged, one after the other are not.
+#[tokio::test]
+async fn the_receiver_flags_only_concurrent_requests_of_one_delivery() {
+    let rx = Receiver::start(Duration::from_millis(300)).await;
+    let http = client();
+    let post = |id: &'static str| http.post(&rx.url).header("webhook-id", id).body("{}").send();
+    post("msg_a").await.expect("first");
+    post("msg_a").await.expect("again, after the first ended");
+    assert!(rx.overlaps().is_empty(), "{:?}", rx.overlaps());
+    let (one, two) = tokio::join!(post("msg_b"), post("msg_b"));
+    one.expect("one");
+    two.expect("two");
+    assert_eq!(rx.overlaps(), vec!["msg_b".to_string()]);
+    assert_eq!(rx.deliveries().len(), 4);
 }
