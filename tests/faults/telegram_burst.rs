@@ -146,12 +146,12 @@ async fn telegram_burst_killed_mid_run(backend: Backend) {
         assert_eq!(kept, expected, "chat {chat}: replies out of order or missing: {got:?}");
     }
     // An update run through the scenario twice would publish two `message.received` events (two
-    // `webhook-id`s) for one message; a redelivered event keeps its `webhook-id`.
+    // `webhook-id`s) for one update; a redelivered event keeps its `webhook-id`.
     let processed = || {
         let mut ids: HashMap<i64, HashSet<String>> = HashMap::new();
         for d in events.deliveries() {
-            let message = d.data["message_id"].as_i64().expect("message_id in message.received");
-            ids.entry(message).or_default().insert(d.webhook_id);
+            let update = d.data["update_id"].as_i64().expect("update_id in message.received");
+            ids.entry(update).or_default().insert(d.webhook_id);
         }
         ids
     };
