@@ -45,7 +45,7 @@ async fn kill_9_under_publish_load(backend: Backend) {
     let admin = node.admin_key.clone().expect("a fresh store prints the admin key");
     let http = client();
     let account = create_account(&http, &node.base, &admin, "faults").await;
-    create_endpoint(&http, &node.base, &admin, &account, &rx.url).await;
+    create_endpoint(&http, &node.base, &admin, &account, &rx.url, 64).await;
     let events_url = |base: &str| format!("{base}/v1/api/accounts/{account}/webhooks/events");
 
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));

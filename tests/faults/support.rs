@@ -230,9 +230,17 @@ pub async fn create_account(http: &reqwest::Client, base: &str, admin: &str, nam
     data["id"].as_str().expect("account id").to_string()
 }
 
-/// An outbound webhook endpoint of `account` pointing at `url`.
-pub async fn create_endpoint(http: &reqwest::Client, base: &str, admin: &str, account: &str, url: &str) {
-    let body = json!({ "url": url, "max_in_flight": 64 });
+/// An outbound webhook endpoint of `account` pointing at `url`, with at most `max_in_flight`
+/// requests open at once per node.
+pub async fn create_endpoint(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    account: &str,
+    url: &str,
+    max_in_flight: u32,
+) {
+    let body = json!({ "url": url, "max_in_flight": max_in_flight });
     post_ok(
         http,
         &format!("{base}/v1/api/accounts/{account}/webhooks/endpoints"),

@@ -11,11 +11,13 @@ use crate::support::{
     FAST_NODE, NodeSpec, Receiver, client, create_account, create_endpoint, fresh_postgres, post_ok, wait_until,
 };
 
-const EVENTS: u64 = 1_600;
+const EVENTS: u64 = 1_000;
 const BATCH: u64 = 100;
+/// Requests open at once per node: few enough that publishing ends with most of the queue ahead.
+const MAX_IN_FLIGHT: u32 = 16;
 /// Deliveries received before the kill: the first node is well into its share, most of the
 /// queue still ahead.
-const KILL_AFTER: usize = 200;
+const KILL_AFTER: usize = 300;
 /// Receiving is slow so that each attempt stays open long enough for a second, concurrent
 /// attempt of the same delivery to be seen; well inside the attempt deadline the 3 s lease gives.
 const RECEIVE_TIME: Duration = Duration::from_millis(300);
@@ -39,7 +41,7 @@ async fn two_postgres_nodes_one_killed_mid_delivery_lose_nothing_and_never_overl
         .expect("the first node on a fresh database prints the admin key");
     let http = client();
     let account = create_account(&http, &a.base, &admin, "faults").await;
-    create_endpoint(&http, &a.base, &admin, &account, &rx.url).await;
+    create_endpoint(&http, &a.base, &admin, &account, &rx.url, MAX_IN_FLIGHT).await;
 
     for chunk in 0..EVENTS / BATCH {
         let events: Vec<_> = (0..BATCH)
