@@ -106,6 +106,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "media API requests per minute per API key (0 = unlimited)",
     },
     Setting {
+        key: "rate_limits.auth_failures_per_minute",
+        env: "HOOKLINE_RATE_LIMIT_AUTH_FAILURES",
+        default: Some("30"),
+        help: "API requests with a wrong or revoked key per minute per client address before it gets 429 (0 = unlimited)",
+    },
+    Setting {
         key: "media_store",
         env: "HOOKLINE_MEDIA_STORE",
         default: Some("local"),
@@ -426,6 +432,7 @@ pub struct RateLimits {
     pub bot_management_per_minute: u32,
     pub webhooks_per_minute: u32,
     pub media_per_minute: u32,
+    pub auth_failures_per_minute: u32,
 }
 
 /// Where media bytes are kept.
@@ -556,6 +563,7 @@ impl Config {
                 bot_management_per_minute: layers.required("rate_limits.bot_management_per_minute", parse_u32)?,
                 webhooks_per_minute: layers.required("rate_limits.webhooks_per_minute", parse_u32)?,
                 media_per_minute: layers.required("rate_limits.media_per_minute", parse_u32)?,
+                auth_failures_per_minute: layers.required("rate_limits.auth_failures_per_minute", parse_u32)?,
             },
             delivery_allowed_networks: layers
                 .parse("delivery_allowed_networks", parse_networks)?

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod gate;
 pub mod maintenance;
 pub mod retry;
+pub mod schema;
 pub mod sender;
 pub mod signing;
 pub mod ssrf;
@@ -114,8 +115,16 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub gates: Mutex<HashMap<Uuid, gate::Gate>>,
     pub endpoints: Mutex<HashMap<Uuid, Cached<Arc<worker::EndpointRt>>>>,
-    /// Account event-type schemas, cached briefly: (fetched at, schema or None).
-    pub schemas: Mutex<HashMap<SchemaKey, Cached<Arc<Value>>>>,
+    /// Account event-type schemas, compiled, cached briefly: (fetched at, schema or None).
+    pub schemas: Mutex<HashMap<SchemaKey, Cached<Arc<CompiledSchema>>>>,
+}
+
+/// An event type's schema as compiled, with the `updated_at` of the row it came from: a
+/// refetch that finds the same row keeps it rather than compiling again.
+pub(crate) struct CompiledSchema {
+    updated_at: i64,
+    /// Refused only for a schema saved before it was checked on save.
+    validator: Result<jsonschema::Validator, schema::SchemaError>,
 }
 
 impl Delivery {
@@ -284,13 +293,17 @@ async fn prepare(
             format!("at most {MAX_LABELS} labels of 1-100 characters without spaces or commas"),
         ));
     }
-    if let Some(schema) = account_schema(state, account_id, &ev.event_type).await?
-        && let Err(why) = filter::check_schema(&schema, &ev.payload)
-    {
-        return Err(ApiError::field(
-            &at("payload"),
-            format!("does not match the event type's schema: {why}"),
-        ));
+    if let Some(compiled) = account_schema(state, account_id, &ev.event_type).await? {
+        let checked = match &compiled.validator {
+            Ok(validator) => schema::check(validator, &ev.payload),
+            Err(e) => Err(format!("the event type's schema cannot be applied ({e}); replace it")),
+        };
+        if let Err(why) = checked {
+            return Err(ApiError::field(
+                &at("payload"),
+                format!("does not match the event type's schema: {why}"),
+            ));
+        }
     }
     let payload = serde_json::to_string(&ev.payload).map_err(ApiError::internal)?;
     Ok(EventToWrite {
@@ -301,27 +314,40 @@ async fn prepare(
     })
 }
 
-/// The schema an account attached to one of its event types, cached for a second.
-async fn account_schema(state: &AppState, account_id: Uuid, name: &str) -> Result<Option<Arc<Value>>, ApiError> {
+/// The schema an account attached to one of its event types, compiled; looked up again after a
+/// second (another node may have changed it), compiled again only if its row changed.
+async fn account_schema(
+    state: &AppState,
+    account_id: Uuid,
+    name: &str,
+) -> Result<Option<Arc<CompiledSchema>>, ApiError> {
     let now = crate::store::now_ms();
     let key = (account_id, name.to_string());
-    if let Ok(cache) = state.delivery.inner.schemas.lock()
-        && let Some((at, schema)) = cache.get(&key)
+    let cached = match state.delivery.inner.schemas.lock() {
+        Ok(cache) => cache.get(&key).cloned(),
+        Err(_) => None,
+    };
+    if let Some((at, compiled)) = &cached
         && now - at < 1_000
     {
-        return Ok(schema.clone());
+        return Ok(compiled.clone());
     }
-    let schema = state
-        .store
-        .get_event_type(account_id, name)
-        .await?
-        .and_then(|t| t.schema)
-        .map(|j| Arc::new(j.0));
+    let row = state.store.get_event_type(account_id, name).await?;
+    let compiled = row.and_then(|t| {
+        let saved = t.schema?;
+        match cached.and_then(|(_, c)| c) {
+            Some(c) if c.updated_at == t.updated_at => Some(c),
+            _ => Some(Arc::new(CompiledSchema {
+                updated_at: t.updated_at,
+                validator: schema::build(&saved.0),
+            })),
+        }
+    });
     if let Ok(mut cache) = state.delivery.inner.schemas.lock() {
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(key, (now, schema.clone()));
+        cache.insert(key, (now, compiled.clone()));
     }
-    Ok(schema)
+    Ok(compiled)
 }

@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use super::plan::NewEvent;
-use crate::delivery::{catalogue, filter};
+use crate::delivery::{catalogue, filter, schema};
 use crate::store::{Store, StoreError};
 
 /// Remove from `events` those the publisher would refuse for `account_id`.
@@ -23,12 +23,15 @@ pub async fn drop_refused(store: &Store, account_id: Uuid, events: &mut Vec<NewE
             metrics::counter!("bot_events_dropped_total", "why" => "name").increment(1);
             continue;
         }
-        let schema = store
+        let saved = store
             .get_event_type(account_id, &event.event_type)
             .await?
             .and_then(|t| t.schema);
-        if let Some(schema) = schema
-            && let Err(why) = filter::check_schema(&schema.0, &event.payload)
+        // Compiled per event: bot events are few, and the row may have changed since the last.
+        if let Some(saved) = saved
+            && let Err(why) = schema::build(&saved.0)
+                .map_err(|e| format!("the type's schema cannot be applied: {e}"))
+                .and_then(|validator| schema::check(&validator, &event.payload))
         {
             tracing::warn!(event_type = %event.event_type, %why, "a scenario's event does not match its type's schema; dropped");
             metrics::counter!("bot_events_dropped_total", "why" => "schema").increment(1);

@@ -169,8 +169,8 @@ async fn create_key(
         parse_json(&body)?
     };
     let role = body.role.unwrap_or(Role::Account);
-    if role == Role::Admin {
-        auth.require_admin()?;
+    if !auth.can_manage(role) {
+        return Err(ApiError::forbidden("only an admin API key may issue an admin key"));
     }
     let name = match body.name.as_deref() {
         Some(n) => validate_name("name", n)?,
@@ -202,7 +202,9 @@ async fn list_keys(
 ) -> ApiResult<ApiPage<KeyOut>> {
     let account = load_account(&state, &auth, &account_id).await?;
     let page = q.page()?;
-    let rows = state.store.list_api_keys(account.id, page).await?;
+    // Only admins manage admin keys: an account key does not learn they exist.
+    let role = (!auth.is_admin()).then_some(Role::Account);
+    let rows = state.store.list_api_keys(account.id, role, page).await?;
     Ok(ApiPage::from_rows(rows, page, |k| k.id, KeyOut::from))
 }
 
@@ -217,7 +219,9 @@ async fn revoke_key(
     let key_id = parse_id(&key_id, "API key")?;
     let key = state.store.get_api_key(key_id).await?;
     match key {
-        Some(k) if k.account_id == Some(account.id) && k.revoked_at.is_none() => {
+        // An admin key issued on this account is invisible to its account keys (404, as in the
+        // listing), so they can neither learn of it nor revoke it.
+        Some(k) if k.account_id == Some(account.id) && k.revoked_at.is_none() && auth.can_manage(k.role) => {
             state.store.revoke_api_key(k.id).await?;
             Ok(StatusCode::NO_CONTENT)
         }

@@ -1,5 +1,6 @@
 //! Who is calling: `Authorization: Bearer <API key>` → [`Auth`], plus the per-key rate limit of
-//! the route's category.
+//! the route's category and the limit on failed authentications per client address
+//! (see `auth_failures`).
 //!
 //! The publish routes take [`CachedAuth`]: a key verified within [`KEY_CACHE_TTL_MS`] is trusted
 //! without a database read. Revoking a key through this node's API takes effect at once (the
@@ -13,10 +14,11 @@
 //!   another account is 404 (the caller must not learn that it exists).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
@@ -24,6 +26,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::auth_failures::AuthFailures;
+use super::telegram::client_ip;
 use crate::app::AppState;
 use crate::config::RateLimits;
 use crate::error::ApiError;
@@ -60,6 +64,12 @@ impl Auth {
         }
     }
 
+    /// Whether this caller may issue, see or revoke keys of `role`: admin keys are managed by
+    /// admins only.
+    pub fn can_manage(&self, role: Role) -> bool {
+        self.is_admin() || role == Role::Account
+    }
+
     /// For resources found by their own id: true if the caller may see a resource of `owner`.
     pub fn can_access(&self, owner: Uuid) -> bool {
         self.is_admin() || self.account_id == Some(owner)
@@ -89,10 +99,19 @@ impl FromRequestParts<AppState> for CachedAuth {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState, cached: bool) -> Result<Auth, ApiError> {
+    let now = now_ms();
+    let failures = &state.rate_limits.auth_failures;
+    let client = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| client_ip(peer.ip(), &parts.headers, &state.config.trusted_proxies));
+    // An address that keeps presenting wrong keys is turned away before any key is checked.
+    if let Some(wait) = client.and_then(|ip| failures.blocked(ip, now)) {
+        return Err(ApiError::rate_limited(wait));
+    }
     let key = bearer_token(parts)
         .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>`"))?;
     let digest = hash_api_key(key);
-    let now = now_ms();
     // Read before the lookup: a revocation committing meanwhile makes what it finds stale.
     let epoch = state.store.key_revocations();
     let keys = &state.rate_limits.keys;
@@ -112,6 +131,9 @@ async fn authenticate(parts: &Parts, state: &AppState, cached: bool) -> Result<A
             None => {
                 // Revoked elsewhere: the cached routes learn it now too.
                 keys.forget(&digest);
+                if let Some(ip) = client {
+                    failures.record(ip, now);
+                }
                 return Err(ApiError::unauthorized("invalid or revoked API key"));
             }
         },
@@ -235,12 +257,14 @@ pub enum RateCategory {
 }
 
 /// One keyed limiter per category; keys are API key ids (or bot ids for platform webhooks).
-/// The per-node key state lives here too: the cache of verified keys.
+/// The per-node key state lives here too: the cache of verified keys and the count of failed
+/// authentications per client address.
 pub struct RateLimiters {
     bot_management: Option<DefaultKeyedRateLimiter<Uuid>>,
     webhooks: Option<DefaultKeyedRateLimiter<Uuid>>,
     media: Option<DefaultKeyedRateLimiter<Uuid>>,
     pub keys: KeyCache,
+    pub auth_failures: AuthFailures,
 }
 
 impl RateLimiters {
@@ -254,6 +278,7 @@ impl RateLimiters {
             webhooks: limiter(limits.webhooks_per_minute),
             media: limiter(limits.media_per_minute),
             keys: KeyCache::default(),
+            auth_failures: AuthFailures::new(limits.auth_failures_per_minute),
         })
     }
 
@@ -282,6 +307,7 @@ impl RateLimiters {
             l.shrink_to_fit();
         }
         self.keys.prune(now_ms());
+        self.auth_failures.prune(now_ms());
     }
 }
 

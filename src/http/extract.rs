@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -72,6 +72,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::validation("request body is empty; expected a JSON document"));
     }
+    // A NUL can only be written `\u0000` in JSON (a raw one is malformed): look closer only then.
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Ok(value) = serde_json::from_slice::<Value>(bytes)
+    {
+        refuse_nul(&value)?;
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -97,6 +103,104 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::validation(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Refuse a document with a NUL character in any string or key, naming where (a JSON pointer).
+/// PostgreSQL cannot store NUL in text or JSONB and SQLite can: refusing it at the edge keeps
+/// both backends answering alike. The walk is iterative, so the input's depth costs no stack.
+pub fn refuse_nul(value: &Value) -> Result<(), ApiError> {
+    match nul_at(value) {
+        None => Ok(()),
+        Some(pointer) => Err(
+            ApiError::validation(format!("{pointer}: must not contain the NUL character (\\u0000)"))
+                .with_details(json!({ "field": pointer, "reason": "must not contain the NUL character" })),
+        ),
+    }
+}
+
+/// The JSON pointer of the first string or key holding a NUL, if any.
+fn nul_at(root: &Value) -> Option<String> {
+    // Every visited value with its parent's index and its own segment: a pointer is rebuilt
+    // only for the value that is refused, so the walk stays linear in the document's size.
+    let mut nodes: Vec<(usize, String)> = vec![(usize::MAX, String::new())];
+    let mut stack: Vec<(&Value, usize)> = vec![(root, 0)];
+    while let Some((value, node)) = stack.pop() {
+        match value {
+            Value::String(text) if text.contains('\0') => return Some(pointer(&nodes, node)),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    nodes.push((node, i.to_string()));
+                    stack.push((item, nodes.len() - 1));
+                }
+            }
+            Value::Object(members) => {
+                for (key, item) in members {
+                    let segment = key.replace('~', "~0").replace('/', "~1");
+                    nodes.push((node, segment.replace('\0', "\u{FFFD}")));
+                    if key.contains('\0') {
+                        return Some(pointer(&nodes, nodes.len() - 1));
+                    }
+                    stack.push((item, nodes.len() - 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn pointer(nodes: &[(usize, String)], mut node: usize) -> String {
+    let mut segments = Vec::new();
+    while node != 0 {
+        let (parent, segment) = &nodes[node];
+        segments.push(segment.as_str());
+        node = *parent;
+    }
+    segments.iter().rev().fold(String::new(), |p, s| p + "/" + s)
+}
+
+/// A platform's inbound webhook body with every escaped NUL (`\\u0000`) turned into U+FFFD.
+/// A platform redelivers whatever it is refused, so a NUL a user typed cannot be answered 400
+/// as on the API; it is replaced, before anything parses or stores the body, so PostgreSQL
+/// and SQLite keep the same text. Linear: one pass over the bytes, copied only when changed.
+pub fn replace_nul_escapes(body: Bytes) -> Bytes {
+    const NUL: &[u8] = b"u0000";
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        // Backslashes appear only inside strings, each starting one escape: skip it whole.
+        if body.get(i + 1..i + 6) == Some(NUL) {
+            let out = out.get_or_insert_with(|| body.to_vec());
+            out[i + 1..i + 6].copy_from_slice(b"ufffd");
+            i += 6;
+        } else {
+            i += 2;
+        }
+    }
+    out.map_or(body, Bytes::from)
+}
+
+/// Refuse a request whose path or query holds an escaped NUL (`%00`) before any handler takes
+/// it as a name to look up or store (PostgreSQL refuses NUL even as a query parameter).
+pub async fn refuse_nul_in_uri(req: Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    let field = if uri.path().contains("%00") {
+        Some("path")
+    } else if uri.query().is_some_and(|q| q.contains("%00")) {
+        Some("query")
+    } else {
+        None
+    };
+    match field {
+        Some(field) => ApiError::validation(format!("the {field} must not contain the NUL character (%00)"))
+            .with_details(json!({ "field": field, "reason": "must not contain the NUL character" }))
+            .into_response(),
+        None => next.run(req).await,
+    }
 }
 
 fn strip_position(msg: &str) -> String {

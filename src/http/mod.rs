@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+mod auth_failures;
 pub mod bots;
 pub mod credentials;
 pub mod dialogs;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
                     middleware::timeout(timeout, req, next)
                 }))
                 .layer(CompressionLayer::new())
+                .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
                 .layer(axum::middleware::from_fn(move |req, next| {
                     middleware::reject_large_bodies(body_limit, req, next)
                 }))

@@ -262,7 +262,9 @@ async fn read_upload(req: Request, state: &AppState) -> ApiResult<Value> {
 fn parse_document(bytes: &[u8], yaml: bool) -> ApiResult<Value> {
     let doc: Value = if yaml {
         let text = std::str::from_utf8(bytes).map_err(|_| ApiError::validation("YAML document is not UTF-8"))?;
-        serde_norway::from_str(text).map_err(|e| ApiError::validation(format!("malformed YAML: {e}")))?
+        let doc = serde_norway::from_str(text).map_err(|e| ApiError::validation(format!("malformed YAML: {e}")))?;
+        super::extract::refuse_nul(&doc)?;
+        doc
     } else {
         parse_json(bytes)?
     };

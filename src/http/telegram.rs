@@ -47,7 +47,7 @@ pub struct WebhookAck {
 }
 
 /// The address the request came from: the peer, or the client named by a trusted proxy.
-fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     if !trusted.iter().any(|n| n.contains(&peer)) {
         return peer;
     }
@@ -124,7 +124,7 @@ async fn receive_update(
         _ => return Err(ApiError::invalid_bot_token()),
     }
     state.rate_limits.check(RateCategory::Webhooks, bot_id)?;
-    let body = body_bytes(req, &state).await?;
+    let body = super::extract::replace_nul_escapes(body_bytes(req, &state).await?);
     let parsed = parse_update(&body).map_err(|e| ApiError::invalid_update(e.to_string()))?;
     let processed = state
         .runtime

@@ -201,12 +201,20 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    pub async fn list_api_keys(&self, account_id: Uuid, page: Page) -> StoreResult<Vec<ApiKeyRecord>> {
+    /// The keys issued on an account; with `role`, only keys of that role.
+    pub async fn list_api_keys(
+        &self,
+        account_id: Uuid,
+        role: Option<Role>,
+        page: Page,
+    ) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+            "SELECT {KEY_COLUMNS} FROM api_keys
+             WHERE account_id = $1 AND ($2 IS NULL OR role = $2) AND id > $3 ORDER BY id LIMIT $4"
         ));
+        let role = role.map(Role::as_str);
         let rows: Vec<ApiKeyRow> = on_db!(&self.db, read pool => {
-            sqlx::query_as(sql).bind(account_id).bind(page.after_or_nil()).bind(page.fetch_limit())
+            sqlx::query_as(sql).bind(account_id).bind(role).bind(page.after_or_nil()).bind(page.fetch_limit())
                 .fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(Into::into).collect())
