@@ -1,4 +1,5 @@
-//! Fault tests: the real `hookline` binary killed, cut off from its disk or its database, with counts printed (`--nocapture`) and an assertion per promise.
+//! Fault tests: the real `hookline` binary killed, cut off from its disk or its database, with
+//! counts printed (`--nocapture`) and an assertion per promise (see docs/reliability.md).
 
 mod support;
 

@@ -79,31 +79,7 @@ async fn telegram_burst_killed_mid_run(backend: Backend) {
     // Where Telegram delivers: the node's current address (a restart takes a new port).
     let target = Arc::new(Mutex::new(format!("{}/v1/api/webhooks/telegram/{bot}", node.base)));
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let mut chats = Vec::new();
-    for chat in 0..CHATS {
-        let (http, target, sent, secret) = (http.clone(), target.clone(), sent.clone(), secret.clone());
-        chats.push(tokio::spawn(async move {
-            for k in 0..PER_CHAT {
-                let update = text_update(chat * 1_000 + k + 1, 1_000 + chat, &format!("m{k}"));
-                loop {
-                    let url = target.lock().unwrap().clone();
-                    let req = http
-                        .post(url)
-                        .header("X-Telegram-Bot-Api-Secret-Token", &secret)
-                        .json(&update);
-                    let answer = match req.send().await {
-                        Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
-                        _ => None,
-                    };
-                    if record(&sent, answer) {
-                        break;
-                    }
-                    // Telegram waits before delivering again; so does this sender.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }));
-    }
+    let chats = start_chats(&http, &target, &sent, &secret);
     let acked = || sent.lock().unwrap().acknowledged;
     wait_until(
         Duration::from_secs(60),
@@ -145,24 +121,7 @@ async fn telegram_burst_killed_mid_run(backend: Backend) {
         let expected: Vec<i64> = (0..PER_CHAT).collect();
         assert_eq!(kept, expected, "chat {chat}: replies out of order or missing: {got:?}");
     }
-    // An update run through the scenario twice would publish two `message.received` events (two
-    // `webhook-id`s) for one update; a redelivered event keeps its `webhook-id`.
-    let processed = || {
-        let mut ids: HashMap<i64, HashSet<String>> = HashMap::new();
-        for d in events.deliveries() {
-            let update = d.data["update_id"].as_i64().expect("update_id in message.received");
-            ids.entry(update).or_default().insert(d.webhook_id);
-        }
-        ids
-    };
-    wait_until(
-        Duration::from_secs(60),
-        || processed().len() >= want,
-        || format!("message.received for {} of {want} updates", processed().len()),
-    )
-    .await;
-    let twice: Vec<_> = processed().into_iter().filter(|(_, ids)| ids.len() > 1).collect();
-    assert!(twice.is_empty(), "updates processed more than once: {twice:?}");
+    assert_processed_once(&events, want).await;
 
     let s = std::mem::take(&mut *sent.lock().unwrap());
     println!(
@@ -175,6 +134,60 @@ async fn telegram_burst_killed_mid_run(backend: Backend) {
         total - want,
     );
     node.kill_9().await;
+}
+
+/// One sender per chat, as Telegram delivers: a chat's updates one after another, each delivered
+/// again until it gets a 2xx, to whatever address `target` holds at the time.
+fn start_chats(
+    http: &reqwest::Client,
+    target: &Arc<Mutex<String>>,
+    sent: &Arc<Mutex<Sent>>,
+    secret: &str,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..CHATS)
+        .map(|chat| {
+            let (http, target, sent, secret) = (http.clone(), target.clone(), sent.clone(), secret.to_string());
+            tokio::spawn(async move {
+                for k in 0..PER_CHAT {
+                    let update = text_update(chat * 1_000 + k + 1, 1_000 + chat, &format!("m{k}"));
+                    loop {
+                        let url = target.lock().unwrap().clone();
+                        let req = http
+                            .post(url)
+                            .header("X-Telegram-Bot-Api-Secret-Token", &secret)
+                            .json(&update);
+                        let answer = match req.send().await {
+                            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+                            _ => None,
+                        };
+                        if record(&sent, answer) {
+                            break;
+                        }
+                        // Telegram waits before delivering again; so does this sender.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Each update gives exactly one `message.received` event: an update run through the scenario
+/// twice would publish two (two `webhook-id`s) for one update_id, while a redelivered event keeps
+/// its `webhook-id`.
+async fn assert_processed_once(events: &Receiver, want: usize) {
+    let processed = || {
+        let mut ids: HashMap<i64, HashSet<String>> = HashMap::new();
+        for d in events.deliveries() {
+            let update = d.data["update_id"].as_i64().expect("update_id in message.received");
+            ids.entry(update).or_default().insert(d.webhook_id);
+        }
+        ids
+    };
+    let what = || format!("message.received for {} of {want} updates", processed().len());
+    wait_until(Duration::from_secs(60), || processed().len() >= want, what).await;
+    let twice: Vec<_> = processed().into_iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(twice.is_empty(), "updates processed more than once: {twice:?}");
 }
 
 /// Count one delivery's outcome; true when it was acknowledged.
