@@ -1,9 +1,10 @@
-//! The command line: `serve`, `migrate`, `accounts`, `keys`, `master-key`, `version`.
+//! The command line: `serve`, `migrate`, `accounts`, `keys`, `master-key`, `openapi`, `scenario`,
+//! `completions`, `version`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -92,6 +93,11 @@ pub enum Command {
     /// Check or try scenario documents locally, without a server.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// Print a shell completion script, e.g. `hookline completions bash > /etc/bash_completion.d/hookline`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the version.
     Version,
 }
@@ -140,6 +146,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scenario(command) => run_scenario(command),
         Command::Version => {
             println!("hookline {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "hookline", &mut std::io::stdout());
             Ok(())
         }
         Command::Openapi => {
@@ -216,8 +226,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut app = Application::build(config).await?;
     if let Some(key) = app.take_bootstrap_key() {
         println!("Admin API key (shown once, store it now): {}", key.expose());
+        // Pasted as printed, this creates a first account: the key is filled in, and the JSON
+        // content type is said, since curl's `-d` alone sends a form (answered 415).
         println!(
-            "Next: curl -H \"Authorization: Bearer <key>\" -d '{{\"name\":\"My restaurant\"}}' http://{}/v1/api/accounts",
+            "Next: curl -H 'Authorization: Bearer {}' -H 'content-type: application/json' -d '{{\"name\":\"My restaurant\"}}' http://{}/v1/api/accounts",
+            key.expose(),
             app.local_addr()
         );
     }

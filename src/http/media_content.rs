@@ -82,8 +82,8 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
 }
 
 #[utoipa::path(get, path = "/v1/api/media/{media_id}/content", tag = "media",
-    responses((status = 200, description = "The whole file", content_type = "application/octet-stream"),
-              (status = 206, description = "The requested range, with Content-Range", content_type = "application/octet-stream"),
+    responses((status = 200, description = "The whole file, as its stored `content_type` (sniffed from the bytes at upload, e.g. image/png)", content_type = "*/*"),
+              (status = 206, description = "The requested range, with Content-Range, as the file's `content_type`", content_type = "*/*"),
               (status = 304, description = "If-None-Match matched the ETag"),
               (status = 404, description = "No such media, or its bytes were not stored", body = ErrorEnvelope),
               (status = 409, description = "MEDIA_PENDING: a user's file still being downloaded", body = ErrorEnvelope),

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod media;
 mod media_content;
 mod middleware;
+mod openapi_errors;
 mod ops;
 pub mod scenarios;
 pub mod telegram;
@@ -74,11 +75,12 @@ fn api() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, generated from the code.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    openapi_errors::document_errors(api().into_openapi())
 }
 
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = api().split_for_parts();
+    let openapi = openapi_errors::document_errors(openapi);
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;

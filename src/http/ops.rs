@@ -19,7 +19,7 @@ async fn health() -> impl IntoResponse {
 
 /// Ready: the database answers and every migration is applied.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "Database unreachable or not migrated")))]
+    responses((status = 200, description = "Ready"), (status = 503, description = "NOT_READY: database unreachable or not migrated", body = super::extract::ErrorEnvelope)))]
 async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     if state.store.ready().await {
         Ok(axum::Json(

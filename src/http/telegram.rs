@@ -85,9 +85,11 @@ fn processing_error(e: StoreError) -> ApiError {
         (status = 200, description = "Processed (or a repeated update_id: the original answer with `duplicate: true`)", body = inline(Envelope<WebhookAck>)),
         (status = 400, description = "INVALID_UPDATE_FORMAT", body = ErrorEnvelope),
         (status = 401, description = "INVALID_BOT_TOKEN: secret token missing or wrong", body = ErrorEnvelope),
+        (status = 403, description = "FORBIDDEN: the sender is outside telegram_source_networks", body = ErrorEnvelope),
         (status = 404, description = "BOT_NOT_FOUND: unknown, deleted or inactive bot", body = ErrorEnvelope),
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
         (status = 422, description = "PROCESSING_FAILED: a retry can succeed", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED: over the bot's webhook budget; see Retry-After", body = ErrorEnvelope),
         (status = 500, description = "INTERNAL_ERROR", body = ErrorEnvelope)))]
 async fn receive_update(
     State(state): State<AppState>,

@@ -14,6 +14,8 @@ pub struct Node {
     pub child: Child,
     pub addr: String,
     pub admin_key: Option<String>,
+    /// What the node printed on stdout up to its startup line.
+    pub startup_lines: Vec<String>,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
@@ -59,9 +61,11 @@ pub async fn start_node_logged(
         }
     });
     let mut admin_key = None;
+    let mut startup_lines = Vec::new();
     let addr = tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             let line = rx.recv().await.expect("hookline exited before listening");
+            startup_lines.push(line.clone());
             if let Some(k) = line.strip_prefix("Admin API key (shown once, store it now): ") {
                 admin_key = Some(k.trim().to_string());
             }
@@ -76,6 +80,7 @@ pub async fn start_node_logged(
         child,
         addr,
         admin_key,
+        startup_lines,
         lines: rx,
     }
 }
