@@ -174,10 +174,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// How long a client is asked to wait before retrying a write refused on a full disk.
+const STORAGE_FULL_RETRY_SECS: u64 = 5;
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Conflict(msg) => ApiError::conflict(msg),
+            // Nothing was written; the same request succeeds once space returns.
+            crate::store::StoreError::StorageFull(source) => {
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STORAGE_FULL",
+                    "the database's storage is full; nothing was written, retry later",
+                );
+                e.retry_after_secs = Some(STORAGE_FULL_RETRY_SECS);
+                e.source = Some(source.into());
+                e
+            }
             other => ApiError::internal(other),
         }
     }

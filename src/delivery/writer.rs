@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{PublishBatch, PublishedRow, QueueWrite, Store, StoreError, StoreResult, now_ms};
+use crate::store::{PublishBatch, PublishedRow, QueueWrite, Store, StoreResult, now_ms};
 
 /// Most events (or outcomes) committed in one group; bounds the transaction's size and latency.
 const MAX_GROUP: usize = 4_000;
@@ -163,12 +163,12 @@ async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
             }
         }
         Err(e) => {
-            let message = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Other(message.clone())));
-            }
             if !queue.is_empty() {
-                tracing::error!(error = %message, "cannot record a delivery outcome; its lease will expire and it is retried");
+                tracing::error!(error = %e, "cannot record a delivery outcome; its lease will expire and it is retried");
+            }
+            // A group of one: its member gets the error itself, so a full disk reads as such.
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
             }
         }
     }

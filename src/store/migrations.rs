@@ -1,5 +1,6 @@
 //! Migrations are embedded in the binary (one list per backend) so a deployed `hookline` needs
-//! no files beside it. Add a line here for each new file in `migrations/<backend>/`.
+//! no files beside it. Add a line here for each new file in `migrations/<backend>/`: a file
+//! left off would be skipped silently, so a test fails when a list and its folder disagree.
 
 use std::borrow::Cow;
 
@@ -53,3 +54,7 @@ pub fn sqlite() -> Migrator {
 pub fn postgres() -> Migrator {
     migrator(POSTGRES)
 }
+
+#[cfg(test)]
+#[path = "migrations_tests.rs"]
+mod tests;

@@ -26,6 +26,7 @@ mod chats_retention;
 mod checkpoint;
 mod config_cache;
 mod credentials;
+mod discard;
 mod media;
 mod media_downloads;
 mod migrations;
@@ -65,8 +66,9 @@ use crate::config::{DatabaseConfig, SqliteSync};
 pub enum StoreError {
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Any database error but a full disk (see `From<sqlx::Error>`).
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Stored data that cannot be read back (a bug or manual tampering): retrying cannot help.
@@ -74,6 +76,39 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Other(String),
+    /// The disk (or the database's quota) is full: nothing was written, and a retry succeeds
+    /// once space returns.
+    #[error("storage full: {0}")]
+    StorageFull(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_storage_full(&e) {
+            StoreError::StorageFull(e)
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+/// SQLite's SQLITE_FULL (13, which it also answers when a write meets ENOSPC), PostgreSQL's
+/// `disk_full` (53100), or an I/O error that says so.
+fn is_storage_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Extended result codes carry the primary code in their low byte.
+                code.parse::<i64>().is_ok_and(|n| n & 0xff == 13)
+            } else {
+                code == "53100"
+            }
+        }
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -82,7 +117,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub(crate) fn conflict_on_unique(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message.to_string()),
-        _ => StoreError::Database(e),
+        _ => StoreError::from(e),
     }
 }
 
@@ -178,7 +213,17 @@ where
     Held: HeldFor<DB>,
 {
     match held.and_then(|h| HeldFor::<DB>::conn(h)) {
-        Some(conn) => sqlx::Connection::begin(&mut **conn).await,
+        Some(conn) => {
+            // A held connection is not handed back between groups, so the pool's check (see
+            // `discard`) must be made here: refuse it, and have it closed when dropped.
+            if discard::left_in_transaction(&mut **conn).await {
+                conn.close_on_drop();
+                return Err(sqlx::Error::Protocol(
+                    "the held write connection was left inside a failed transaction".into(),
+                ));
+            }
+            sqlx::Connection::begin(&mut **conn).await
+        }
         None => pool.begin().await,
     }
 }
@@ -248,13 +293,13 @@ impl Store {
                 // No ping before handing out a connection: the database is a file in this
                 // process, and each ping is a round trip to the connection's worker thread
                 // (under load a good part of a group commit's time).
-                let write = SqlitePoolOptions::new()
+                let write = discard::closing_unfinished(SqlitePoolOptions::new())
                     .test_before_acquire(false)
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.clone())
                     .await?;
-                let read = SqlitePoolOptions::new()
+                let read = discard::closing_unfinished(SqlitePoolOptions::new())
                     .test_before_acquire(false)
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(30))
@@ -269,7 +314,7 @@ impl Store {
             }
             DatabaseConfig::Postgres { url } => {
                 let options = PgConnectOptions::from_str(url.expose())?;
-                let pool = PgPoolOptions::new()
+                let pool = discard::closing_unfinished(PgPoolOptions::new())
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
