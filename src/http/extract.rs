@@ -383,6 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_anywhere_is_refused_naming_its_pointer() {
+        let field = |body: &[u8]| parse_json::<Value>(body).unwrap_err().details.unwrap()["field"].clone();
+        assert_eq!(field(br#"{"a": [1, {"b/c": "x\u0000"}]}"#), "/a/1/b~1c");
+        assert_eq!(field(br#"{"k\u0000": 1}"#), "/k\u{FFFD}");
+        assert_eq!(field(br#"["\u0000"]"#), "/0");
+        // An escaped backslash before `u0000` is not a NUL.
+        assert!(parse_json::<Value>(br#"{"a": "\\u0000"}"#).is_ok());
+        // As deep as serde_json parses, walked without recursion.
+        let deep = format!("{}\"\\u0000\"{}", "[".repeat(120), "]".repeat(120));
+        assert_eq!(field(deep.as_bytes()), "/0".repeat(120));
+        let e = parse_json::<Body>(br#"{"name": "a\u0000"}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "VALIDATION_ERROR"));
+    }
+
+    #[test]
+    fn inbound_nul_escapes_become_replacement_characters_and_nothing_else_changes() {
+        let body = Bytes::from_static(br#"{"t": "a\u0000b\\u0000c\"\u0000", "n": 1}"#);
+        let fixed = replace_nul_escapes(body);
+        let v: Value = serde_json::from_slice(&fixed).unwrap();
+        assert_eq!(v, json!({"t": "a\u{FFFD}b\\u0000c\"\u{FFFD}", "n": 1}));
+        let clean = Bytes::from_static(br#"{"t": "plain \\ text"}"#);
+        assert_eq!(replace_nul_escapes(clean.clone()), clean);
+    }
+
+    #[test]
     fn page_query_validates() {
         assert!(
             PageQuery {

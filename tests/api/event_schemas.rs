@@ -87,7 +87,10 @@ crate::webhook_test!(
                 json!({"properties": {"points": {"type": "integer", "minimun": 0}}}),
                 "minimun",
             ),
-            (json!({"$ref": "https://schemas.example.com/order.json"}), "$ref"),
+            (
+                json!({"$ref": "https://schemas.example.com/order.json"}),
+                "cannot fetch",
+            ),
             (json!({"properties": {"email": {"format": "emial"}}}), "emial"),
             (json!({"type": "strng"}), "/type"),
         ];
