@@ -49,9 +49,23 @@ impl Application {
     /// database, and bind the listener (port 0 picks a free port, for tests).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         install_tls_provider();
+        let uses_data_dir = matches!(config.database, DatabaseConfig::Sqlite { .. })
+            || matches!(config.media_store, crate::config::MediaStoreConfig::Local);
+        if uses_data_dir {
+            make_private(&config.data_dir, true)?;
+        }
         let store = Store::connect(&config.database, config.sqlite_synchronous)
             .await
             .with_context(|| format!("cannot open the {} database", config.database.backend_name()))?;
+        if let DatabaseConfig::Sqlite { path } = &config.database {
+            // The database holds sealed secrets and every chat: private to hookline's user,
+            // like the files SQLite creates next to it (they take the database's mode).
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                make_private(Path::new(&file), false)?;
+            }
+        }
         store.migrate().await.context("database migration failed")?;
         if store.backend_name() == "sqlite" {
             // One node owns an SQLite file, so every reply lease in it was this node's before it
@@ -70,8 +84,12 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let config = Arc::new(config);
         let cipher = Cipher::new(&master_key);
+        crate::delivery::endpoint_headers::seal_stored_in_clear(&store, &cipher)
+            .await
+            .context("cannot seal endpoint header values stored in clear")?;
         let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone(), media.clone())?;
-        let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify());
+        let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify())
+            .context("cannot build the outbound webhook HTTP client")?;
         let state = AppState {
             store,
             media,
@@ -119,15 +137,18 @@ impl Application {
             stop.cancelled().await;
             token.cancel();
         });
-        let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        let limits = crate::http::server::ConnectionLimits {
+            header_timeout: state.config.http_header_timeout,
+            max_connections: state.config.http_max_connections,
+        };
+        let server = crate::http::server::serve(listener, app, limits, shutdown.clone());
         // In-flight requests get a bounded time to finish once shutdown starts.
         let drain_limit = async {
             shutdown.cancelled().await;
             tokio::time::sleep(std::time::Duration::from_secs(15)).await;
         };
         tokio::select! {
-            result = server => result.context("HTTP server failed")?,
+            _ = server => {},
             _ = drain_limit => tracing::warn!("in-flight requests did not finish within 15 s; stopping anyway"),
         }
         state.shutdown.cancel();
@@ -179,6 +200,13 @@ fn spawn_maintenance(state: &AppState) {
         }
     });
 
+    let (metrics, shutdown) = (state.metrics.clone(), state.shutdown.clone());
+    state.tasks.spawn(crate::telemetry::run_periodically(
+        crate::telemetry::METRICS_UPKEEP_EVERY,
+        move || metrics.run_upkeep(),
+        shutdown.cancelled_owned(),
+    ));
+
     let limits = state.rate_limits.clone();
     let shutdown = state.shutdown.clone();
     state.tasks.spawn(async move {
@@ -228,6 +256,24 @@ fn read_or_create_key_file(path: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
         }
         Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
     }
+}
+
+/// Restrict `path` to its owner (0700 for a directory, created if missing; 0600 for an
+/// existing file). A file that does not exist is left alone.
+fn make_private(path: &Path, dir: bool) -> anyhow::Result<()> {
+    if dir {
+        std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+    } else if !path.exists() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if dir { 0o700 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {

@@ -82,6 +82,18 @@ pub const SETTINGS: &[Setting] = &[
         help: "a request still running after this many seconds is answered 503",
     },
     Setting {
+        key: "http_header_timeout_ms",
+        env: "HOOKLINE_HTTP_HEADER_TIMEOUT_MS",
+        default: Some("10000"),
+        help: "a client must send a request's headers within this many ms of connecting or of its previous answer; otherwise (or when idle that long) the connection is closed",
+    },
+    Setting {
+        key: "http_max_connections",
+        env: "HOOKLINE_HTTP_MAX_CONNECTIONS",
+        default: Some("1024"),
+        help: "client connections served at once; more wait to be accepted until one closes",
+    },
+    Setting {
         key: "sqlite_synchronous",
         env: "HOOKLINE_SQLITE_SYNCHRONOUS",
         default: Some("full"),
@@ -496,6 +508,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub http_header_timeout: Duration,
+    pub http_max_connections: usize,
     pub sqlite_synchronous: SqliteSync,
     pub rate_limits: RateLimits,
     pub delivery_allowed_networks: Vec<IpNet>,
@@ -554,6 +568,18 @@ impl Config {
             request_timeout: layers
                 .required("request_timeout_secs", parse_positive::<u64>)
                 .map(Duration::from_secs)?,
+            http_header_timeout: layers
+                .required("http_header_timeout_ms", parse_positive::<u64>)
+                .map(Duration::from_millis)?,
+            http_max_connections: layers.required("http_max_connections", |s| {
+                parse_positive::<usize>(s).and_then(|n| {
+                    if n > 1_000_000 {
+                        Err("must be at most 1000000".into())
+                    } else {
+                        Ok(n)
+                    }
+                })
+            })?,
             sqlite_synchronous: layers.required("sqlite_synchronous", |s| match s.to_ascii_lowercase().as_str() {
                 "full" => Ok(SqliteSync::Full),
                 "normal" => Ok(SqliteSync::Normal),

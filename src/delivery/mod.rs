@@ -11,6 +11,7 @@
 //! pending deliveries committed, so an acknowledged event always has its deliveries.
 
 pub mod catalogue;
+pub mod endpoint_headers;
 pub mod filter;
 pub mod gate;
 pub mod maintenance;
@@ -130,7 +131,8 @@ pub(crate) struct CompiledSchema {
 impl Delivery {
     /// `published` is notified whenever deliveries are written (the store's
     /// [`deliveries_notify`](crate::store::Store::deliveries_notify)), waking a worker.
-    pub fn new(config: &Config, published: Arc<Notify>) -> Delivery {
+    /// Fails only when the HTTP client cannot be built (its TLS setup).
+    pub fn new(config: &Config, published: Arc<Notify>) -> Result<Delivery, reqwest::Error> {
         let guard = ssrf::Guard::new(config.delivery_allowed_networks.clone());
         let (tx, rx) = mpsc::channel(65_536);
         let mut settings = Settings::from_config(config);
@@ -138,12 +140,12 @@ impl Delivery {
             // PostgreSQL commits in parallel; a few writers keep its connections busy.
             settings.writers = 4;
         }
-        Delivery {
+        Ok(Delivery {
             inner: Arc::new(Inner {
                 tx,
                 rx: Arc::new(tokio::sync::Mutex::new(rx)),
                 published,
-                client: sender::client(guard.clone()),
+                client: sender::client(guard.clone())?,
                 guard,
                 node_id: Uuid::new_v4(),
                 settings,
@@ -151,7 +153,7 @@ impl Delivery {
                 endpoints: Mutex::new(HashMap::new()),
                 schemas: Mutex::new(HashMap::new()),
             }),
-        }
+        })
     }
 
     pub fn settings(&self) -> &Settings {

@@ -11,9 +11,13 @@ use super::ssrf::Guard;
 pub const MAX_BODY_KEPT: usize = 8 * 1024;
 
 /// The HTTP client every delivery shares: connection reuse, no redirects, the SSRF guard as
-/// its resolver.
-pub fn client(guard: Guard) -> reqwest::Client {
+/// its resolver. Proxies named in the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`)
+/// are ignored: a proxy receives the host name and resolves it itself, so the guard would never
+/// see the address the request reaches. A client that cannot be built is a startup error;
+/// there is no unguarded fallback.
+pub fn client(guard: Guard) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .dns_resolver(std::sync::Arc::new(guard))
         .connect_timeout(Duration::from_secs(10))
@@ -22,7 +26,6 @@ pub fn client(guard: Guard) -> reqwest::Client {
         .tcp_nodelay(true)
         .user_agent(concat!("hookline/", env!("CARGO_PKG_VERSION")))
         .build()
-        .unwrap_or_default()
 }
 
 /// One request to send.

@@ -52,7 +52,7 @@ impl EndpointRt {
             account_id: row.account_id,
             url: row.url.clone(),
             enabled: row.enabled,
-            headers: row.headers.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            headers: super::endpoint_headers::open(&state.cipher, row.id, &row.headers.0)?,
             // An attempt must end while its lease holds, or another node could start the same one.
             timeout: Duration::from_millis(
                 row.timeout_ms

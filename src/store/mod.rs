@@ -48,7 +48,7 @@ pub use media::{
 };
 pub use media_downloads::{DownloadEnd, DownloadJob, IncomingRow, STATUS_PENDING};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
-pub use webhook_endpoints::{EndpointRow, EventTypeRow};
+pub use webhook_endpoints::{EndpointRow, EventTypeRow, StoredHeader};
 pub use webhook_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
 pub use webhook_queue::{
     AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,

@@ -20,7 +20,8 @@ pub struct EndpointRow {
     pub disabled_at: Option<i64>,
     pub event_types: Option<Json<Vec<String>>>,
     pub labels: Json<Vec<String>>,
-    pub headers: Json<BTreeMap<String, String>>,
+    /// Custom header values, sealed (see `delivery::endpoint_headers`).
+    pub headers: Json<BTreeMap<String, StoredHeader>>,
     pub timeout_ms: i64,
     pub rate_limit: Option<i64>,
     pub max_in_flight: Option<i64>,
@@ -43,6 +44,24 @@ impl std::fmt::Debug for EndpointRow {
             .finish_non_exhaustive()
     }
 }
+
+/// A custom header value as stored: `{"sealed": base64}` sealed with the master key, or a plain
+/// string in rows written before values were sealed (still read, and sealed at startup).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum StoredHeader {
+    Sealed { sealed: String },
+    Clear(String),
+}
+
+impl std::fmt::Debug for StoredHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredHeader(****)")
+    }
+}
+
+/// One page of endpoints' stored headers: (id, updated_at, headers).
+pub type StoredHeadersPage = Vec<(Uuid, i64, BTreeMap<String, StoredHeader>)>;
 
 const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, enabled, disabled_reason, disabled_at, event_types, \
      labels, headers, timeout_ms, rate_limit, max_in_flight, retry_schedule, metadata, secret, previous_secret, \
@@ -77,6 +96,30 @@ impl Store {
             .execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
+    }
+
+    /// Stored headers of the endpoints after `after` (by id) that have any.
+    pub async fn endpoint_headers_after(&self, after: Uuid, limit: i64) -> StoreResult<StoredHeadersPage> {
+        let sql = "SELECT id, updated_at, headers FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2";
+        let rows: Vec<(Uuid, i64, Json<BTreeMap<String, StoredHeader>>)> = on_db!(&self.db, read pool => {
+            sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().map(|(id, at, h)| (id, at, h.0)).collect())
+    }
+
+    /// Replace an endpoint's stored headers if it was not updated since `updated_at`; the
+    /// values are the same, only their form changes, so `updated_at` stays.
+    pub async fn reseal_endpoint_headers(
+        &self,
+        id: Uuid,
+        updated_at: i64,
+        headers: &BTreeMap<String, StoredHeader>,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE webhook_endpoints SET headers = $3 WHERE id = $1 AND updated_at = $2";
+        let n = on_db!(&self.db, write pool => {
+            sqlx::query(sql).bind(id).bind(updated_at).bind(Json(headers)).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(n == 1)
     }
 
     pub async fn get_endpoint(&self, id: Uuid) -> StoreResult<Option<EndpointRow>> {

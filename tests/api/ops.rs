@@ -30,15 +30,15 @@ both_backends!(metrics_count_requests_by_route_and_status, |app: TestApp| async 
         .text()
         .await
         .unwrap();
-    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("hookline_http_requests_total"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("http_requests_total")
+        text.lines().any(|l| l.starts_with("hookline_http_requests_total")
             && l.contains("route=\"/v1/api/accounts\"")
             && l.contains("status=\"401\"")),
         "{text}"
     );
     assert!(
-        text.contains("http_request_duration_seconds_bucket"),
+        text.contains("hookline_http_request_duration_seconds_bucket"),
         "latency histogram: {text}"
     );
 });
@@ -192,4 +192,8 @@ async fn docs_page_is_served_from_the_binary() {
         .await
         .unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
+    assert!(
+        init.contains(r#""validatorUrl": "none""#),
+        "no outside validator is called: {init}"
+    );
 }

@@ -119,7 +119,10 @@ crate::webhook_test!(delivers_signed_and_logs_the_attempt, |app: TestApp| async 
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("webhook_delivery_attempts_total"), "{metrics}");
+    assert!(
+        metrics.contains("hookline_webhook_delivery_attempts_total"),
+        "{metrics}"
+    );
 });
 
 crate::webhook_test!(

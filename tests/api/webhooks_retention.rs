@@ -72,7 +72,7 @@ crate::webhook_test!(
             .text()
             .await
             .unwrap();
-        assert!(metrics.contains("webhook_queue_depth"), "{metrics}");
-        assert!(metrics.contains("webhook_oldest_pending_age_seconds"));
+        assert!(metrics.contains("hookline_webhook_queue_depth"), "{metrics}");
+        assert!(metrics.contains("hookline_webhook_oldest_pending_age_seconds"));
     }
 );

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::load_endpoint;
 use crate::app::AppState;
+use crate::delivery::endpoint_headers;
 use crate::delivery::signing::WebhookSecret;
 use crate::delivery::worker::SECRET_PURPOSE;
 use crate::delivery::{MAX_LABELS, filter};
@@ -328,8 +329,9 @@ async fn create_endpoint(
         None => WebhookSecret::generate(),
     };
     let now = now_ms();
+    let id = new_id();
     let row = EndpointRow {
-        id: new_id(),
+        id,
         account_id: account.id,
         url,
         description: validate_description(body.description.as_deref().unwrap_or(""))?,
@@ -338,7 +340,11 @@ async fn create_endpoint(
         disabled_at: (body.enabled == Some(false)).then_some(now),
         event_types: validate_types(body.event_types)?.map(Json),
         labels: Json(validate_labels(body.labels.unwrap_or_default())?),
-        headers: Json(validate_headers(body.headers.unwrap_or_default())?),
+        headers: Json(endpoint_headers::seal(
+            &state.cipher,
+            id,
+            validate_headers(body.headers.unwrap_or_default())?,
+        )),
         timeout_ms: validate_timeout(body.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS))?,
         rate_limit: validate_rate(body.rate_limit)?,
         max_in_flight: validate_in_flight(body.max_in_flight)?,
@@ -405,7 +411,7 @@ async fn update_endpoint(
         e.labels = Json(validate_labels(l)?);
     }
     if let Some(h) = patch.headers {
-        e.headers = Json(validate_headers(h)?);
+        e.headers = Json(endpoint_headers::seal(&state.cipher, e.id, validate_headers(h)?));
     }
     if let Some(t) = patch.timeout_ms {
         e.timeout_ms = validate_timeout(t)?;

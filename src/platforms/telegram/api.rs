@@ -75,7 +75,11 @@ impl BotApi {
     /// `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, CallError> {
         crate::app::install_tls_provider();
+        // Proxies named in the environment are ignored, as by every outbound client: the address
+        // is the operator's `telegram_api_url`, and a proxy it did not name would see every bot
+        // token (they travel in the URL path).
         let http = reqwest::Client::builder()
+            .no_proxy()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("hookline/", env!("CARGO_PKG_VERSION")))
             .build()
