@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::platforms::telegram::api::BotApi;
 use crate::platforms::telegram::render::ApiCall;
-use crate::platforms::telegram::update::ParsedUpdate;
+use crate::platforms::telegram::update::{EventType, ParsedUpdate};
 use crate::scenario::{Context, DialogState, Scenario};
 use crate::secrets::Cipher;
 use crate::store::{Applied, Store, StoreError, new_id, now_ms};
@@ -56,10 +56,14 @@ impl ScenarioCache {
             .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
         // Stored versions passed validation at upload; a failure here means the engine changed.
         let scenario = match Scenario::compile(&doc) {
-            Ok((s, _)) => Arc::new(match &self.limits {
-                Some(limits) => s.with_limits(*limits),
-                None => s,
-            }),
+            // Scenario texts go out as Telegram HTML: interpolated values are escaped for it.
+            Ok((s, _)) => Arc::new(
+                match &self.limits {
+                    Some(limits) => s.with_limits(*limits),
+                    None => s,
+                }
+                .with_text_escape(crate::platforms::telegram::render::escape_html),
+            ),
             Err(problems) => {
                 tracing::error!(scenario_id = %id, problems = problems.len(), "stored scenario no longer compiles");
                 return Ok(None);
@@ -183,6 +187,10 @@ impl Runtime {
                 .await?;
         }
         let ctx = self.bot_ctx(bot_id, account_id, platform).await?;
+        let mut parsed = parsed;
+        if self.is_old_keyboard(bot_id, platform, &chat_id, &parsed).await? {
+            parsed.event_type = EventType::CallbackStale;
+        }
         let inbox_id = new_id();
         for _ in 0..MAX_REPLANS {
             // Inside the loop: another chat may record the same file meanwhile (a conflict).
@@ -281,6 +289,35 @@ impl Runtime {
             }
         }
         Err(StoreError::Other("the dialog kept changing under the timer".into()))
+    }
+
+    /// A button pressed on a keyboard that is not the chat's newest one sent: the dialog has
+    /// moved on since (or the same keyboard was pressed twice), so acting on it would advance
+    /// the dialog from the wrong step. With no keyboard on record, or the newest not yet marked
+    /// sent, the engine decides.
+    async fn is_old_keyboard(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+        parsed: &ParsedUpdate,
+    ) -> Result<bool, StoreError> {
+        let (EventType::CallbackReceived, Some(pressed)) = (parsed.event_type, parsed.callback_message_id) else {
+            return Ok(false);
+        };
+        let Some((status, response)) = self.store.newest_keyboard(bot_id, platform, chat_id).await? else {
+            return Ok(false);
+        };
+        if status != "sent" {
+            // Not known to be sent (Telegram may have accepted it a moment ago and its mark not
+            // be committed yet): its message id is unknown, so nothing can be told apart.
+            return Ok(false);
+        }
+        let ids: Vec<i64> = response
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
+            .and_then(|r| serde_json::from_value(r["message_ids"].clone()).ok())
+            .unwrap_or_default();
+        Ok(!ids.contains(&pressed))
     }
 
     async fn previous_result(

@@ -200,6 +200,10 @@ pub fn plan(
                     note: None,
                 };
                 let mut payload = update_event_payload(bot, &parsed);
+                if let (Some(error), Value::Object(map)) = (&parsed.parse_error, &mut payload) {
+                    map.insert("error".into(), json!(error));
+                    map.extend(kept_body(&body));
+                }
                 let mut announced_later = false;
                 if let Some(media) = media {
                     if let Some(Value::Object(m)) = payload.get_mut("media")
@@ -222,7 +226,15 @@ pub fn plan(
                         payload,
                     });
                 }
-                if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
+                if let (EventType::CallbackStale, Some(callback_id)) = (parsed.event_type, &parsed.callback_query_id) {
+                    // An old keyboard: stop the spinner, and nothing else.
+                    write.outbox.push(NewOutbox {
+                        id: ids.next_id(),
+                        call: answer_callback(callback_id, None),
+                    });
+                    result.outbox = vec![write.outbox[write.outbox.len() - 1].id];
+                    result.note = Some("a button of an old keyboard; the dialog did not move".into());
+                } else if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
                     match &bot.scenario {
                         None => result.note = Some("the bot has no active scenario".into()),
                         Some(scenario) => {
@@ -424,6 +436,28 @@ fn update_event_payload(bot: &BotCtx, parsed: &ParsedUpdate) -> Value {
         "input": serde_json::to_value(&parsed.input).unwrap_or(Value::Null),
         "media": serde_json::to_value(&parsed.media).unwrap_or(Value::Null),
     })
+}
+
+/// The most of an unreadable update's body an `update.unparsed` event carries: enough to see
+/// what Telegram sent, without one update filling an account's deliveries. The inbox row keeps
+/// the whole body.
+pub const MAX_KEPT_BODY: usize = 16 * 1024;
+
+/// `body` (the update as JSON) when it is small enough, else `body_excerpt` (its first
+/// [`MAX_KEPT_BODY`] bytes as text); `body_bytes` always.
+fn kept_body(body: &[u8]) -> serde_json::Map<String, Value> {
+    let mut kept = serde_json::Map::new();
+    kept.insert("body_bytes".into(), json!(body.len()));
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if body.len() <= MAX_KEPT_BODY => {
+            kept.insert("body".into(), v);
+        }
+        _ => {
+            let cut = &body[..body.len().min(MAX_KEPT_BODY)];
+            kept.insert("body_excerpt".into(), json!(String::from_utf8_lossy(cut)));
+        }
+    }
+    kept
 }
 
 fn dialog_event_payload(bot: &BotCtx, ctx: &Context, data: Value) -> Value {

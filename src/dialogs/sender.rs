@@ -14,7 +14,7 @@ use crate::platforms::telegram::render::{ApiCall, MediaRef};
 use crate::secrets::Secret;
 use crate::store::{StoreError, now_ms};
 
-/// A rate-limit wait shorter than this is slept in place; longer ones are rescheduled.
+/// A rate-limit slot at most this far off is booked and slept for; later ones are rescheduled.
 const MAX_INLINE_WAIT_MS: i64 = 1_500;
 
 /// Delay before retry `attempt` (1-based) of a transient failure: 1 s doubling to 5 min.
@@ -198,16 +198,18 @@ impl Runtime {
         mut call: ApiCall,
         mark: Mark<'_>,
     ) -> Next {
-        if let Err(wait_until) = self.reserve(bot_id, &call) {
-            let wait = wait_until - now_ms();
-            if wait > MAX_INLINE_WAIT_MS {
-                let _ = self
-                    .store
-                    .outbox_retry(id, wait_until, "outbound rate limit", None)
-                    .await;
+        match self.reserve(bot_id, &call) {
+            // The slot is booked already: waiting for it takes nobody else's.
+            Ok(slot) => {
+                let wait = slot - now_ms();
+                if wait > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                }
+            }
+            Err(slot) => {
+                let _ = self.store.outbox_retry(id, slot, "outbound rate limit", None).await;
                 return Next::Stop;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
         }
         let original = call.clone();
         let (mut uploads, mut refs, mut unresolved) = self.resolve_media(bot_id, &mut call, false).await;
@@ -220,6 +222,13 @@ impl Runtime {
             call = original;
             (uploads, refs, unresolved) = self.resolve_media(bot_id, &mut call, true).await;
             outcome = self.api.call(token, &call, &uploads).await;
+        }
+        if matches!(&outcome, Err(e) if e.is_unparsable_entities()) {
+            // Escaping keeps users' values from breaking the markup; what is left is the
+            // author's own. The words still reach the user, once, as plain text.
+            tracing::warn!(%bot_id, method = call.method(), "Telegram cannot parse the reply's HTML; sending it as plain text");
+            metrics::counter!("telegram_plain_text_fallbacks_total").increment(1);
+            outcome = self.api.call_plain(token, &call, &uploads).await;
         }
         if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && !unresolved.is_empty() {
             // Media the library does not have, and Telegram does not know either: send the
@@ -312,18 +321,20 @@ impl Runtime {
         }
     }
 
-    /// Telegram's outbound limits per bot (when enabled): Err(time) = not before then.
-    fn reserve(&self, bot_id: Uuid, call: &ApiCall) -> Result<(), i64> {
+    /// Book a slot under Telegram's outbound limits per bot (when enabled): Ok(time) = send
+    /// then (booked, counted from now on); Err(time) = too far off, nothing booked, ask again then.
+    fn reserve(&self, bot_id: Uuid, call: &ApiCall) -> Result<i64, i64> {
+        let now = now_ms();
         if !self.config.telegram_outbound_rate_limit || !call.is_message() {
-            return Ok(());
+            return Ok(now);
         }
-        let Some(chat) = call.chat_id() else { return Ok(()) };
+        let Some(chat) = call.chat_id() else { return Ok(now) };
         let mut planners = self.planners.lock().unwrap_or_else(|p| p.into_inner());
         let planner = planners
             .entry(bot_id)
             .or_insert_with(|| crate::platforms::telegram::ratelimit::RatePlanner::new(Default::default()));
         // Telegram's group and supergroup ids are negative.
-        planner.reserve(chat, chat < 0, now_ms())
+        planner.reserve(chat, chat < 0, now, MAX_INLINE_WAIT_MS)
     }
 }
 

@@ -3,7 +3,7 @@
 //! management (`/set`, `/status`, `/delete`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,23 +26,26 @@ use crate::secrets::{Secret, constant_time_eq};
 use crate::store::{StoreError, now_ms, rfc3339};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// How often a copy of an update looks for the first copy's answer.
+const ANSWER_POLL: Duration = Duration::from_millis(25);
 
-/// The seed's success `data`.
-#[derive(Serialize, ToSchema)]
+/// The seed's success `data`. Recorded with the update the first time it is answered: every
+/// later or concurrent copy of the update gets the same answer, with `duplicate: true`.
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct WebhookAck {
     pub update_id: i64,
     /// RFC 3339, UTC.
     pub processed_at: String,
     pub bot_id: Uuid,
     pub platform_chat_id: Option<String>,
-    /// message.received, message.edited, callback.received, media.received, command.received,
-    /// bot.blocked, bot.unblocked or update.ignored.
+    /// message.received, message.edited, callback.received, callback.stale, media.received,
+    /// command.received, bot.blocked, bot.unblocked, update.ignored or update.unparsed.
     pub event_type: String,
     pub processing_time_ms: u64,
     /// Telegram accepted every reply to this update within the request.
     pub response_sent: bool,
     /// Present (true) when this update_id was already processed: the original answer, not run again.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
 }
 
@@ -134,6 +137,16 @@ async fn receive_update(
         .await
         .map_err(processing_error)?;
     let result = processed.result;
+    if processed.duplicate
+        && let Some(original) = recorded_answer(&state, bot_id, result.update_id).await
+    {
+        metrics::counter!("telegram_updates_total", "event_type" => result.event_type.clone(), "duplicate" => "true")
+            .increment(1);
+        return Ok(ApiOk(WebhookAck {
+            duplicate: true,
+            ..original
+        }));
+    }
     let response_sent = if result.outbox.is_empty() {
         false
     } else if processed.duplicate {
@@ -157,7 +170,7 @@ async fn receive_update(
     metrics::counter!("telegram_updates_total", "event_type" => result.event_type.clone(), "duplicate" => processed.duplicate.to_string())
         .increment(1);
     metrics::histogram!("telegram_update_duration_seconds").record(elapsed.as_secs_f64());
-    Ok(ApiOk(WebhookAck {
+    let ack = WebhookAck {
         update_id: result.update_id,
         processed_at: rfc3339(now_ms()),
         bot_id,
@@ -165,8 +178,59 @@ async fn receive_update(
         event_type: result.event_type,
         processing_time_ms: elapsed.as_millis() as u64,
         response_sent,
+        duplicate: false,
+    };
+    Ok(ApiOk(WebhookAck {
         duplicate: processed.duplicate,
+        ..record_answer(&state, ack).await
     }))
+}
+
+/// How long a copy of an update waits for the first copy's answer to be recorded: the first
+/// copy answers within the reply deadline, and a little more covers its commit.
+fn answer_wait(state: &AppState) -> Duration {
+    state.config.telegram_reply_deadline + Duration::from_secs(2)
+}
+
+/// The answer recorded for the update, waiting for it while the first copy is still sending
+/// its replies. `None` when none came in time (the first copy's node died): the caller answers
+/// and records its own.
+async fn recorded_answer(state: &AppState, bot_id: Uuid, update_id: i64) -> Option<WebhookAck> {
+    let deadline = Instant::now() + answer_wait(state);
+    loop {
+        match state.store.inbox_answer(bot_id, "telegram", update_id).await {
+            Ok(Some(text)) => return serde_json::from_str(&text).ok(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%bot_id, error = %e, "cannot read an update's recorded answer");
+                return None;
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(ANSWER_POLL).await;
+    }
+}
+
+/// Record `ack` as the update's answer unless one is recorded already, and return the
+/// recorded one. When recording fails the update is still processed: `ack` is returned.
+async fn record_answer(state: &AppState, ack: WebhookAck) -> WebhookAck {
+    let Ok(text) = serde_json::to_string(&ack) else {
+        return ack;
+    };
+    match state
+        .store
+        .inbox_answer_once(ack.bot_id, "telegram", ack.update_id, &text)
+        .await
+    {
+        Ok(Some(recorded)) => serde_json::from_str(&recorded).unwrap_or(ack),
+        Ok(None) => ack,
+        Err(e) => {
+            tracing::warn!(bot_id = %ack.bot_id, error = %e, "cannot record an update's answer");
+            ack
+        }
+    }
 }
 
 async fn all_sent(state: &AppState, ids: &[Uuid]) -> bool {

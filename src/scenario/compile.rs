@@ -106,6 +106,7 @@ fn build(doc: &Value, problems: &mut Vec<Problem>) -> Option<Scenario> {
         start,
         mapping,
         limits: Limits::default(),
+        text_escape: None,
     })
 }
 

@@ -285,7 +285,7 @@ fn reject(mut run: Run<'_>, step: &Step, refused: Refused) -> Outcome {
             return finish(run, OutcomeKind::Advanced);
         }
     }
-    let text = render(&message, &run.vars());
+    let text = render(&message, &run.text_vars());
     let buttons = if with_buttons { run.buttons(step) } else { Vec::new() };
     run.send(OutMessage {
         text,

@@ -59,6 +59,15 @@ impl Run<'_> {
             data: &self.state.data,
             ctx: self.ctx,
             mapping: &self.scenario.mapping,
+            escape: None,
+        }
+    }
+
+    /// Vars for a message's text and captions: values escaped for the platform's text format.
+    pub fn text_vars(&self) -> Vars<'_> {
+        Vars {
+            escape: self.scenario.text_escape,
+            ..self.vars()
         }
     }
 
@@ -180,7 +189,7 @@ impl Run<'_> {
                 .or(default.as_ref()),
             Body::Action { message, .. } => message.as_ref(),
         };
-        let vars = self.vars();
+        let vars = self.text_vars();
         let mut text = spec.map(|m| render(&m.text, &vars)).unwrap_or_default();
         let media: Vec<MediaItem> = spec
             .map(|m| {

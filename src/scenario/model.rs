@@ -18,7 +18,13 @@ pub struct Scenario {
     pub(crate) start: String,
     pub(crate) mapping: Map<String, Value>,
     pub(crate) limits: Limits,
+    /// Applied to values interpolated into message texts and captions; the platform sets it
+    /// for its text format (the scenario's own markup is never escaped).
+    pub(crate) text_escape: Option<TextEscape>,
 }
+
+/// Escapes a value for the format a platform reads message texts in.
+pub type TextEscape = fn(&str) -> String;
 
 /// A media item of a message, before templating.
 #[derive(Clone, Debug)]
@@ -142,6 +148,12 @@ impl Scenario {
             }
         }
         out
+    }
+
+    /// Escape values interpolated into texts and captions with `escape` (default: none).
+    pub fn with_text_escape(mut self, escape: TextEscape) -> Scenario {
+        self.text_escape = Some(escape);
+        self
     }
 
     /// Replaces the guard and auto-chain limits (defaults: [`Limits::default`]).

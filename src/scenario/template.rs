@@ -15,15 +15,21 @@ pub struct Vars<'a> {
     pub data: &'a Map<String, Value>,
     pub ctx: &'a Context,
     pub mapping: &'a Map<String, Value>,
+    /// Applied to each interpolated value (message texts: the platform's text format).
+    pub escape: Option<fn(&str) -> String>,
 }
 
 impl Vars<'_> {
     /// The display text for a variable path.
     pub fn show(&self, path: &str) -> String {
         let raw = display(&lookup(path, self.data, self.ctx));
-        match self.mapping.get(path).and_then(|m| m.get(&raw)) {
+        let shown = match self.mapping.get(path).and_then(|m| m.get(&raw)) {
             Some(mapped) => display(mapped),
             None => raw,
+        };
+        match self.escape {
+            Some(escape) => escape(&shown),
+            None => shown,
         }
     }
 }

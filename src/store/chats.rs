@@ -132,6 +132,52 @@ impl Store {
         })?)
     }
 
+    /// Record the webhook answer `update_id` got, unless one is recorded already; returns the
+    /// recorded one (this one, or the first). `None` when the update has no inbox row.
+    pub async fn inbox_answer_once(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        update_id: i64,
+        answer: &str,
+    ) -> StoreResult<Option<String>> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE inbox SET answer = $1 WHERE bot_id = $2 AND platform = $3 AND update_id = $4 AND answer IS NULL")
+                .bind(answer).bind(bot_id).bind(platform).bind(update_id).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        self.inbox_answer(bot_id, platform, update_id).await
+    }
+
+    /// The webhook answer recorded for `update_id`, if any.
+    pub async fn inbox_answer(&self, bot_id: Uuid, platform: &str, update_id: i64) -> StoreResult<Option<String>> {
+        let answer: Option<Option<String>> = on_db!(&self.db, read pool => {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT answer FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
+            )
+            .bind(bot_id).bind(platform).bind(update_id).fetch_optional(pool).await
+        })?;
+        Ok(answer.flatten())
+    }
+
+    /// The newest reply of the chat that carries a keyboard, as (status, response): what the
+    /// user sees as the chat's current keyboard once it is sent. Reads the partial index
+    /// `outbox_keyboards` (its expression and this one must stay the same).
+    pub async fn newest_keyboard(
+        &self,
+        bot_id: Uuid,
+        platform: &str,
+        chat_id: &str,
+    ) -> StoreResult<Option<(String, Option<String>)>> {
+        Ok(on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                r#"SELECT status, response FROM outbox WHERE bot_id = $1 AND platform = $2 AND chat_id = $3
+                   AND call LIKE '{"call":"send_%' AND call LIKE '%"inline_keyboard":[[%'
+                   ORDER BY id DESC LIMIT 1"#,
+            )
+            .bind(bot_id).bind(platform).bind(chat_id).fetch_optional(pool).await
+        })?)
+    }
+
     /// Apply a planned write in one transaction: all of it, or nothing.
     pub async fn apply_chat_write(&self, write: &ChatWrite) -> StoreResult<Applied> {
         self.apply_chat_writes(&[write], &[])

@@ -31,9 +31,13 @@ mod telegram;
 mod telegram_chiho;
 mod telegram_client;
 mod telegram_crash;
+mod telegram_duplicates;
 mod telegram_groups;
+mod telegram_keyboards;
 mod telegram_media;
 mod telegram_more;
+mod telegram_pacing;
+mod telegram_shapes;
 mod telegram_support;
 mod telegram_uploads;
 

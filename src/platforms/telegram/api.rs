@@ -101,15 +101,36 @@ impl BotApi {
 
     /// Send one queued call. Uploads must hold the bytes of every `MediaRef::Upload`; an
     /// unresolved `MediaRef::Alias` is a [`CallError::Permanent`] with code 0 (a caller bug).
-    #[tracing::instrument(skip_all, fields(method = call.method()))]
     pub async fn call(&self, token: &Secret<String>, call: &ApiCall, uploads: &Uploads) -> Result<Sent, CallError> {
+        self.call_as(token, call, uploads, Some(PARSE_MODE)).await
+    }
+
+    /// [`call`](Self::call) with texts and captions as plain text (no `parse_mode`): the same
+    /// words reach the user when Telegram cannot parse the formatted version.
+    pub async fn call_plain(
+        &self,
+        token: &Secret<String>,
+        call: &ApiCall,
+        uploads: &Uploads,
+    ) -> Result<Sent, CallError> {
+        self.call_as(token, call, uploads, None).await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = call.method()))]
+    async fn call_as(
+        &self,
+        token: &Secret<String>,
+        call: &ApiCall,
+        uploads: &Uploads,
+        parse_mode: Option<&str>,
+    ) -> Result<Sent, CallError> {
         let request = match call {
             ApiCall::SendMessage {
                 chat_id,
                 text,
                 reply_markup,
             } => Body::Json(json!({
-                "chat_id": chat_id, "text": text, "parse_mode": PARSE_MODE, "reply_markup": reply_markup,
+                "chat_id": chat_id, "text": text, "parse_mode": parse_mode, "reply_markup": reply_markup,
             })),
             ApiCall::SendMedia {
                 method,
@@ -119,8 +140,8 @@ impl BotApi {
                 reply_markup,
             } => {
                 let mut fields = json!({ "chat_id": chat_id, "caption": caption, "reply_markup": reply_markup });
-                if caption.is_some() {
-                    fields["parse_mode"] = json!(PARSE_MODE);
+                if let (Some(_), Some(mode)) = (caption, parse_mode) {
+                    fields["parse_mode"] = json!(mode);
                 }
                 match media {
                     // A single upload is a file part named after the field itself.
@@ -143,7 +164,9 @@ impl BotApi {
                     let mut entry = json!({ "type": item.kind.field(), "media": reference });
                     if let Some(caption) = &item.caption {
                         entry["caption"] = json!(caption);
-                        entry["parse_mode"] = json!(PARSE_MODE);
+                        if let Some(mode) = parse_mode {
+                            entry["parse_mode"] = json!(mode);
+                        }
                     }
                     media.push(entry);
                 }

@@ -48,6 +48,12 @@ impl CallError {
     }
 
     /// An edit that changed nothing (e.g. removing a keyboard twice); treat as done.
+    /// Telegram refused the text's formatting ("can't parse entities"): the same call as plain
+    /// text can succeed.
+    pub fn is_unparsable_entities(&self) -> bool {
+        matches!(self, CallError::Permanent { code: 400, description } if description.to_ascii_lowercase().contains("can't parse entities"))
+    }
+
     pub fn is_not_modified(&self) -> bool {
         matches!(self, CallError::Permanent { code: 400, description } if description.contains("message is not modified"))
     }

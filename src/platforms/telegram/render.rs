@@ -30,6 +30,23 @@ pub const KEYBOARD_CARRIER_TEXT: &str = "👆";
 /// Formatting mode of scenario texts.
 pub const PARSE_MODE: &str = "HTML";
 
+/// Escape a value interpolated into a [`PARSE_MODE`] text, so user input (`<b>x</b>`, a name
+/// with a stray `<`) shows as written and cannot break or inject markup. `"` is escaped too, as
+/// a value may land inside an attribute of the author's markup (`<a href="{{url}}">`).
+pub fn escape_html(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Where a file to send comes from. The media library resolves `Alias` (a scenario's `file_id`,
 /// which may name a stored file or already be a Telegram file id) before sending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,16 @@
 //! Parsing a webhook body into a [`ParsedUpdate`]: pure, no I/O, never panics.
 //!
 //! The Bot API types come from the `frankenstein` crate (types only). What hookline accepts:
-//! - the body is a JSON object (at most [`MAX_DEPTH`] levels deep) with an integer
-//!   `update_id` in `0..=i64::MAX`; anything else is an [`UpdateError`] (400 INVALID_UPDATE_FORMAT);
-//! - the update's kind is the first key the crate's catalogue knows; a body with no known kind is
-//!   a newer Bot API's update and becomes [`EventType::UpdateIgnored`], never an error;
-//! - a known kind is parsed with the crate's type. A failure in a field hookline reads (ids,
-//!   chat, sender, text, media, callback data, member status) rejects the update and names the
-//!   path. A failure anywhere else (entities, reply markup, forward origin, reactions, …) means
+//! - the body is a JSON object with an integer `update_id` in `0..=i64::MAX`; anything else is an
+//!   [`UpdateError`] (400 INVALID_UPDATE_FORMAT). Nothing else is ever refused: Telegram
+//!   redelivers a refused update and holds the chat's later ones behind it;
+//! - the update's kind is the first key the catalogue knows; a body with no known kind is a newer
+//!   Bot API's update, and a known kind hookline does not act on (polls, payments, channel posts,
+//!   …) is not checked at all: both become [`EventType::UpdateIgnored`];
+//! - a kind hookline acts on is parsed with the crate's type (at most [`MAX_DEPTH`] levels deep).
+//!   A failure in a field hookline reads (ids, chat, sender, text, media, callback data, member
+//!   status) makes it [`EventType::UpdateUnparsed`], with the reason in
+//!   [`ParsedUpdate::parse_error`]. A failure anywhere else (entities, reply markup, forward origin, reactions, …) means
 //!   Telegram speaks a newer dialect than the crate: that top-level field is dropped, the parse
 //!   retried, and the dropped path listed in [`ParsedUpdate::skipped_fields`] for the logs. A
 //!   field hookline never reads must not cost a user their reply.
@@ -115,6 +118,9 @@ pub struct ParsedUpdate {
     pub raw_kind: String,
     /// Fields dropped because the crate could not read them (see the module comment).
     pub skipped_fields: Vec<String>,
+    /// Why an update of a kind hookline acts on could not be read (`update.unparsed`).
+    #[serde(default)]
+    pub parse_error: Option<String>,
 }
 
 impl ParsedUpdate {
@@ -133,6 +139,7 @@ impl ParsedUpdate {
             migrate_to_chat_id: None,
             raw_kind: raw_kind.to_string(),
             skipped_fields: Vec::new(),
+            parse_error: None,
         }
     }
 }
@@ -144,11 +151,6 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
     let Value::Object(obj) = &root else {
         return Err(UpdateError::new("body must be a JSON object"));
     };
-    if depth(&root) > MAX_DEPTH {
-        return Err(UpdateError::new(format!(
-            "body is nested deeper than {MAX_DEPTH} levels"
-        )));
-    }
     let update_id = match obj.get("update_id") {
         None => return Err(UpdateError::new("update_id: missing")),
         Some(v) => v
@@ -161,26 +163,75 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
         let raw = obj.keys().find(|k| *k != "update_id").map_or("none", String::as_str);
         return Ok(ParsedUpdate::new(update_id, EventType::UpdateIgnored, raw));
     };
-    if !value.is_object() {
-        return Err(UpdateError::new(format!("{name}: must be an object")));
-    }
     let mut out = ParsedUpdate::new(update_id, EventType::UpdateIgnored, name);
+    if let Kind::Ignored = kind {
+        read_loose_chat_and_user(&mut out, value);
+        return Ok(out);
+    }
+    let parsed = if depth(&root) > MAX_DEPTH {
+        Err(UpdateError::new(format!(
+            "body is nested deeper than {MAX_DEPTH} levels"
+        )))
+    } else if !value.is_object() {
+        Err(UpdateError::new(format!("{name}: must be an object")))
+    } else {
+        read_acted(&mut out, name, kind, value)
+    };
+    if let Err(e) = parsed {
+        // Telegram would redeliver a refusal forever and hold the chat's later updates behind
+        // it: record what could not be read, and answer.
+        let mut unparsed = ParsedUpdate::new(update_id, EventType::UpdateUnparsed, name);
+        read_loose_chat_and_user(&mut unparsed, value);
+        unparsed.parse_error = Some(e.0);
+        return Ok(unparsed);
+    }
+    Ok(out)
+}
+
+/// How hookline treats a body: the classes [`parse_update`] sorts bodies into. Takes raw bytes,
+/// so a fuzzer can drive the parser directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateClass {
+    /// Not JSON, or no integer `update_id`: refused (400).
+    Invalid,
+    /// Recorded, and given to the scenario when it carries an input.
+    Processed,
+    /// A kind hookline does not act on: recorded only.
+    Ignored,
+    /// A kind hookline acts on whose fields do not parse: recorded as `update.unparsed`.
+    Unparsed,
+}
+
+/// Classify a webhook body; never panics, whatever the bytes.
+pub fn classify_update(body: &[u8]) -> UpdateClass {
+    match parse_update(body) {
+        Err(_) => UpdateClass::Invalid,
+        Ok(p) => match p.event_type {
+            EventType::UpdateUnparsed => UpdateClass::Unparsed,
+            EventType::UpdateIgnored => UpdateClass::Ignored,
+            _ => UpdateClass::Processed,
+        },
+    }
+}
+
+/// Read a kind hookline acts on, with the crate's types.
+fn read_acted(out: &mut ParsedUpdate, name: &str, kind: Kind, value: &Value) -> Result<(), UpdateError> {
     match kind {
         Kind::Message => {
             let value = bounded_message(name, value, &mut out.skipped_fields);
             let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
-            read_message(&mut out, name, &msg)?;
+            read_message(out, name, &msg)?;
         }
         Kind::EditedMessage => {
             let value = bounded_message(name, value, &mut out.skipped_fields);
             let msg: Message = typed(name, &value, MESSAGE_CORE, &mut out.skipped_fields)?;
-            read_chat_and_sender(&mut out, name, &msg)?;
+            read_chat_and_sender(out, name, &msg)?;
             out.event_type = EventType::MessageEdited;
         }
-        Kind::CallbackQuery => read_callback(&mut out, name, value)?,
+        Kind::CallbackQuery => read_callback(out, name, value)?,
         Kind::MyChatMember => {
             let upd: ChatMemberUpdated = typed(name, value, MEMBER_CORE, &mut out.skipped_fields)?;
-            set_chat(&mut out, upd.chat.id, upd.chat.type_field);
+            set_chat(out, upd.chat.id, upd.chat.type_field);
             out.user = Some(user(name, &upd.from)?);
             out.event_type = match upd.new_chat_member {
                 ChatMember::Kicked(_) | ChatMember::Left(_) => EventType::BotBlocked,
@@ -190,15 +241,12 @@ pub fn parse_update(body: &[u8]) -> Result<ParsedUpdate, UpdateError> {
                 ChatMember::Restricted(_) => EventType::UpdateIgnored,
             };
         }
-        Kind::Ignored(check) => {
-            check(name, value, &mut out.skipped_fields)?;
-            read_loose_chat_and_user(&mut out, value);
-        }
+        Kind::Ignored => {}
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Fields of a message hookline reads: a failure there rejects the update.
+/// Fields of a message hookline reads: a failure there makes the update `update.unparsed`.
 const MESSAGE_CORE: &[&str] = &[
     "message_id",
     "date",
@@ -407,7 +455,10 @@ fn user(name: &str, u: &User) -> Result<TelegramUser, UpdateError> {
 
 /// For kinds hookline ignores: chat and sender, if the (already validated) object has them.
 fn read_loose_chat_and_user(out: &mut ParsedUpdate, value: &Value) {
-    if let Some(chat) = value.get("chat") {
+    let chat = value
+        .get("chat")
+        .or_else(|| value.get("message").and_then(|m| m.get("chat")));
+    if let Some(chat) = chat.filter(|c| c.get("id").and_then(Value::as_i64).is_some()) {
         out.chat_id = chat.get("id").and_then(Value::as_i64);
         out.chat_type = chat.get("type").and_then(Value::as_str).map(|t| match t {
             "private" => ChatKind::Private,

@@ -379,7 +379,6 @@ fn unreadable_decorations_are_skipped_not_fatal() {
 
 #[test]
 fn malformed_bodies_are_rejected_with_a_reason() {
-    let long = "x".repeat(100_000);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"".to_vec(), "not valid JSON"),
         (b"not json".to_vec(), "not valid JSON"),
@@ -399,6 +398,21 @@ fn malformed_bodies_are_rejected_with_a_reason() {
         (br#"{"update_id": 1.5}"#.to_vec(), "update_id"),
         (br#"{"update_id": -1}"#.to_vec(), "update_id"),
         (br#"{"update_id": 99999999999999999999999}"#.to_vec(), "update_id"),
+    ];
+    for (body, want) in cases {
+        let err = parse_update(&body).expect_err(want);
+        assert!(err.0.contains(want), "{want:?} not in {:?}", err.0);
+        assert!(err.0.chars().count() <= MAX_ERROR_LEN + 1, "error messages are capped");
+        assert_eq!(classify_update(&body), UpdateClass::Invalid);
+    }
+}
+
+/// A kind hookline acts on whose fields do not parse is answered, not refused (Telegram would
+/// redeliver it and hold the chat behind it): `update.unparsed`, with the reason.
+#[test]
+fn unreadable_updates_of_acted_kinds_are_unparsed_with_a_reason() {
+    let long = "x".repeat(100_000);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
         (
             br#"{"update_id": 1, "message": "hi"}"#.to_vec(),
             "message: must be an object",
@@ -453,18 +467,39 @@ fn malformed_bodies_are_rejected_with_a_reason() {
             "callback_query.message",
         ),
         (update("my_chat_member", json!({"chat": chat_json()})), "my_chat_member"),
-        (
-            update(
-                "inline_query",
-                json!({"id": "iq", "from": "me", "query": "", "offset": ""}),
-            ),
-            "inline_query.from",
-        ),
     ];
     for (body, want) in cases {
-        let err = parse_update(&body).expect_err(want);
-        assert!(err.0.contains(want), "{want:?} not in {:?}", err.0);
-        assert!(err.0.chars().count() <= MAX_ERROR_LEN + 1, "error messages are capped");
+        let p = parse_update(&body).unwrap_or_else(|e| panic!("{want}: refused: {e}"));
+        assert_eq!(p.event_type, EventType::UpdateUnparsed, "{want}");
+        assert_eq!(p.input, None, "{want}");
+        assert!([1, 42].contains(&p.update_id), "{want}");
+        let err = p.parse_error.expect("a reason");
+        assert!(err.contains(want), "{want:?} not in {err:?}");
+        assert!(err.chars().count() <= MAX_ERROR_LEN + 1, "error messages are capped");
+        assert_eq!(classify_update(&body), UpdateClass::Unparsed);
+    }
+    // Who and where, when they can be read, so the event can say which chat lost an update.
+    let p = parse_update(&update("message", message(json!({"text": 5})))).unwrap();
+    assert_eq!(p.chat_id, Some(111));
+}
+
+/// Kinds hookline does not act on are not schema-checked: a `poll_answer` missing a field, or
+/// an inline query whose sender is a string, is ignored, not refused.
+#[test]
+fn ignored_kinds_are_not_schema_checked() {
+    for (kind, value) in [
+        ("poll_answer", json!({"poll_id": "p1", "user": user_json()})),
+        (
+            "inline_query",
+            json!({"id": "iq", "from": "me", "query": "", "offset": ""}),
+        ),
+        ("poll", json!("not even an object")),
+        ("chat_member", json!([1, 2])),
+    ] {
+        let body = update(kind, value);
+        let p = parse_update(&body).unwrap_or_else(|e| panic!("{kind}: refused: {e}"));
+        assert_eq!(p.event_type, EventType::UpdateIgnored, "{kind}");
+        assert_eq!(classify_update(&body), UpdateClass::Ignored);
     }
 }
 
@@ -479,8 +514,9 @@ fn hostile_sizes_and_nesting() {
     for _ in 0..MAX_DEPTH {
         deep = json!({ "a": deep });
     }
-    let err = parse_update(&update("message", message(json!({ "text": "x", "extra": deep })))).unwrap_err();
-    assert!(err.0.contains("nested"), "{}", err.0);
+    let p = parse_update(&update("message", message(json!({ "text": "x", "extra": deep })))).unwrap();
+    assert_eq!(p.event_type, EventType::UpdateUnparsed);
+    assert!(p.parse_error.as_deref().is_some_and(|e| e.contains("nested")), "{p:?}");
     // Past serde_json's own recursion limit: an error, not a stack overflow.
     let body = format!(
         "{{\"update_id\":1,\"x\":{}1{}}}",
@@ -528,9 +564,22 @@ proptest! {
         let _ = parse_update(&body);
     }
 
+    /// Whatever shape follows a valid `update_id`, the update is answered: processed, ignored
+    /// or unparsed, never refused, and only kinds hookline acts on reach the scenario.
     #[test]
     fn never_panics_on_json(value in arb_json(), kind in proptest::sample::select(KNOWN_KINDS)) {
-        let _ = parse_update(&update(kind, value.clone()));
+        let body = update(kind, value.clone());
+        let p = parse_update(&body).expect("an update with an update_id is never refused");
+        let acted = super::super::update_kinds::DEFAULT_ALLOWED_UPDATES.contains(&kind);
+        match classify_update(&body) {
+            UpdateClass::Invalid => prop_assert!(false, "refused"),
+            UpdateClass::Ignored => prop_assert!(p.input.is_none()),
+            UpdateClass::Unparsed => prop_assert!(acted && p.input.is_none() && p.parse_error.is_some()),
+            UpdateClass::Processed => prop_assert!(acted),
+        }
+        if !acted {
+            prop_assert_eq!(p.event_type, EventType::UpdateIgnored);
+        }
         let _ = parse_update(&serde_json::to_vec(&value).unwrap());
         // The same junk spliced into a valid message's fields.
         for field in ["chat", "from", "text", "photo", "reply_to_message", "entities"] {

@@ -202,7 +202,7 @@ proptest! {
     fn templates_never_panic_and_keep_plain_text(text in ".{0,80}") {
         let data: Map<String, Value> = [("a".to_string(), json!(1.0))].into_iter().collect();
         let mapping = Map::new();
-        let out = render(&text, &Vars { data: &data, ctx: &ctx(), mapping: &mapping });
+        let out = render(&text, &Vars { data: &data, ctx: &ctx(), mapping: &mapping, escape: None });
         if !text.contains("{{") {
             prop_assert_eq!(out, text);
         }
