@@ -67,15 +67,11 @@ impl Application {
             }
         }
         store.migrate().await.context("database migration failed")?;
-        if store.backend_name() == "sqlite" {
-            // One node owns an SQLite file, so every reply lease in it was this node's before it
-            // stopped: give them back, so replies interrupted by a crash go out now, not when
-            // their lease runs out.
-            store
-                .release_all_outbox_leases()
-                .await
-                .context("cannot reset reply leases")?;
-        }
+        // One node owns an SQLite file, so every lease in it was this node's before it stopped.
+        store
+            .release_leases_of_previous_run()
+            .await
+            .context("cannot give back the previous run's leases")?;
         let master_key = load_master_key(&config)?;
         let bootstrap_key = issue_bootstrap_key(&store).await?;
         let media = MediaLibrary::new(store.clone(), &config).context("cannot open the media store")?;

@@ -525,15 +525,6 @@ impl Store {
         Ok(())
     }
 
-    /// Give back every reply lease (at the start of the only node of an SQLite database).
-    pub async fn release_all_outbox_leases(&self) -> StoreResult<()> {
-        on_db!(&self.db, write pool => {
-            sqlx::query("UPDATE outbox SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0")
-                .execute(pool).await.map(|r| r.rows_affected())
-        })?;
-        Ok(())
-    }
-
     pub async fn outbox_status(&self, id: Uuid) -> StoreResult<Option<String>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_scalar::<_, String>("SELECT status FROM outbox WHERE id = $1").bind(id).fetch_optional(pool).await

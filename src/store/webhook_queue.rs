@@ -395,6 +395,25 @@ impl Store {
             .collect()
     }
 
+    /// At the start of the only node of an SQLite database, give back every lease a previous
+    /// run held: replies to send and outbound webhook deliveries that a crash interrupted go
+    /// out now, not when their lease runs out. Nothing on PostgreSQL, where other nodes may
+    /// hold live leases.
+    pub async fn release_leases_of_previous_run(&self) -> StoreResult<()> {
+        let Db::Sqlite { write, .. } = &self.db else {
+            return Ok(());
+        };
+        let mut tx = write.begin().await?;
+        for sql in [
+            "UPDATE outbox SET lease_until = 0 WHERE status = 'pending' AND lease_until > 0",
+            "UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = 0 WHERE status = 'pending' AND lease_until > 0",
+        ] {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Lease up to `limit` due deliveries to `owner` until `now + lease_ms`. Rows whose lease
     /// expired (a crashed node) are due again.
     pub async fn claim_due(&self, owner: Uuid, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<Claimed>> {

@@ -46,5 +46,6 @@ mod webhooks;
 mod webhooks_crash;
 mod webhooks_delivery;
 mod webhooks_events;
+mod webhooks_leases;
 mod webhooks_limits;
 mod webhooks_retention;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod disk_full;
 #[allow(dead_code)]
 #[path = "../api/fake_telegram.rs"]
 mod fake_telegram;
