@@ -142,6 +142,20 @@ impl ApiError {
         e
     }
 
+    /// 503 NOT_READY: the database cannot be reached now. Answered at once (not after the
+    /// request timeout) with `Retry-After`; the cause is logged, never sent. A write answered
+    /// so may have been stored: the client resends it as it was (publishes by `event_id`).
+    pub fn unavailable(cause: String) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "the database is unavailable; retry later",
+        );
+        e.retry_after_secs = Some(2);
+        e.source = Some(anyhow::anyhow!(cause));
+        e
+    }
+
     pub fn is_internal(&self) -> bool {
         self.status.is_server_error()
     }
@@ -192,6 +206,7 @@ impl From<crate::store::StoreError> for ApiError {
                 e.source = Some(source.into());
                 e
             }
+            crate::store::StoreError::Unavailable(cause) => ApiError::unavailable(cause),
             other => ApiError::internal(other),
         }
     }

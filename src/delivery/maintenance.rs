@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::store::now_ms;
+use crate::store::{Worker, now_ms};
 
 /// What one retention pass removed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,14 +31,24 @@ pub fn spawn(state: &AppState) {
     });
     let s = state.clone();
     state.tasks.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // A failed pass is tried again sooner than the next minute, so that it reports
+        // itself healthy soon after the database is back.
+        let mut wait = Duration::ZERO;
         loop {
             tokio::select! {
                 _ = s.shutdown.cancelled() => break,
-                _ = tick.tick() => {
-                    if let Err(e) = retention_step(&s).await {
-                        tracing::warn!(error = %e, "webhook retention pass failed");
-                    }
+                _ = tokio::time::sleep(wait) => {
+                    wait = match retention_step(&s).await {
+                        Ok(_) => {
+                            s.store.workers().succeeded(Worker::Retention);
+                            Duration::from_secs(60)
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "webhook retention pass failed");
+                            s.store.workers().failed(Worker::Retention);
+                            Duration::from_secs(2)
+                        }
+                    };
                 }
             }
         }

@@ -309,6 +309,7 @@ async fn prepare(
     }
     let payload = serde_json::to_string(&ev.payload).map_err(ApiError::internal)?;
     Ok(EventToWrite {
+        id: crate::store::new_id(),
         event_id,
         event_type: ev.event_type,
         payload,

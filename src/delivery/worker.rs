@@ -16,7 +16,7 @@ use super::sender::{self, Request};
 use super::signing::{WebhookSecret, signature_header};
 use super::{NewEvent, catalogue, retry, writer::Write};
 use crate::app::AppState;
-use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, new_id, now_ms};
+use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, Worker, new_id, now_ms};
 
 /// An endpoint as the worker needs it: secrets opened, limits resolved.
 pub struct EndpointRt {
@@ -90,7 +90,12 @@ pub async fn run(state: AppState) {
         if state.shutdown.is_cancelled() {
             break;
         }
-        match step(&state, &slots).await {
+        let outcome = step(&state, &slots).await;
+        match &outcome {
+            Ok(_) => state.store.workers().succeeded(Worker::Delivery),
+            Err(_) => state.store.workers().failed(Worker::Delivery),
+        }
+        match outcome {
             Ok(StepOutcome::Claimed(_)) => continue,
             Ok(StepOutcome::Saturated) => {
                 // Wait for a batch's worth of slots (or a poll interval), then claim again.

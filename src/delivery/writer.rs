@@ -166,7 +166,8 @@ async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
             if !queue.is_empty() {
                 tracing::error!(error = %e, "cannot record a delivery outcome; its lease will expire and it is retried");
             }
-            // A group of one: its member gets the error itself, so a full disk reads as such.
+            // A group of one: its member gets the error itself, so a full disk or a lost
+            // database reads as such.
             if let Some(reply) = replies.into_iter().next() {
                 let _ = reply.send(Err(e));
             }
@@ -174,5 +175,118 @@ async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
     }
     if had_publishes {
         published.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EndpointRow, EventToWrite, StoreError, new_id};
+    use sqlx::types::Json;
+
+    /// A store with one account and one enabled endpoint that takes every event.
+    async fn with_endpoint(dir: &tempfile::TempDir) -> (Store, uuid::Uuid) {
+        let store = crate::store::test_sqlite(dir).await;
+        let account = store.create_account("A").await.unwrap();
+        let now = now_ms();
+        let endpoint = EndpointRow {
+            id: new_id(),
+            account_id: account.id,
+            url: "http://127.0.0.1:9/".into(),
+            description: String::new(),
+            enabled: true,
+            disabled_reason: None,
+            disabled_at: None,
+            event_types: None,
+            labels: Json(Vec::new()),
+            headers: Json(Default::default()),
+            timeout_ms: 1_000,
+            rate_limit: None,
+            max_in_flight: None,
+            retry_schedule: None,
+            metadata: Json(serde_json::json!({})),
+            secret: vec![0; 32],
+            previous_secret: None,
+            previous_secret_until: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.create_endpoint(&endpoint).await.unwrap();
+        (store, account.id)
+    }
+
+    fn batch(account_id: uuid::Uuid, event_id: &str) -> PublishBatch {
+        PublishBatch {
+            account_id,
+            events: vec![EventToWrite {
+                id: new_id(),
+                event_id: event_id.into(),
+                event_type: "order.created".into(),
+                payload: "{}".into(),
+                labels: Vec::new(),
+            }],
+        }
+    }
+
+    /// Commit `batches` as one group; each publisher's answer.
+    async fn publish_group(store: &Store, batches: Vec<PublishBatch>) -> Vec<StoreResult<Vec<PublishedRow>>> {
+        let mut answers = Vec::new();
+        let mut group = Vec::new();
+        for batch in batches {
+            let (reply, answer) = oneshot::channel();
+            group.push(Write::Publish { batch, reply });
+            answers.push(answer);
+        }
+        commit_group(store, group, &Notify::new()).await;
+        let mut out = Vec::new();
+        for a in answers {
+            out.push(a.await.unwrap());
+        }
+        out
+    }
+
+    async fn count(store: &Store, sql: &'static str) -> i64 {
+        let crate::store::Db::Sqlite { read, .. } = &store.db else {
+            unreachable!()
+        };
+        sqlx::query_scalar(sql).fetch_one(read).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_group_retried_after_a_lost_commit_answer_does_not_call_its_own_events_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, account_id) = with_endpoint(&dir).await;
+        // The group commits, but its answer is lost: the writer commits each member again.
+        store.faults.lose_commit_confirmations(1);
+        let answers = publish_group(&store, vec![batch(account_id, "a"), batch(account_id, "b")]).await;
+        for answer in &answers {
+            let rows = answer.as_ref().expect("the retry answers");
+            assert!(
+                !rows[0].duplicate,
+                "its own first write read as a duplicate: {answers:?}"
+            );
+        }
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM webhook_events").await, 2);
+        // Each event has its one delivery, not a second one from the retry.
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM webhook_deliveries").await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_resend_after_an_unavailable_answer_finds_the_stored_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, account_id) = with_endpoint(&dir).await;
+        store.faults.lose_commit_confirmations(1);
+        let first = publish_group(&store, vec![batch(account_id, "x")]).await;
+        assert!(
+            matches!(first[0], Err(StoreError::Unavailable(_))),
+            "a lost commit answer reads as unavailable: {first:?}"
+        );
+        // The client resends as told: the same event_id is recognised, nothing is stored twice.
+        let again = publish_group(&store, vec![batch(account_id, "x")]).await;
+        let rows = again[0].as_ref().unwrap();
+        assert!(rows[0].duplicate);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM webhook_events").await, 1);
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM webhook_deliveries").await, 1);
     }
 }

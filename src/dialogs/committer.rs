@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::plan::ChatWrite;
-use crate::store::{Applied, Held, Store, StoreError, StoreResult};
+use crate::store::{Applied, Held, Store, StoreError, StoreResult, Worker};
 
 /// Most writes in one transaction (bounds the time a batch holds the writer).
 const MAX_BATCH: usize = 256;
@@ -136,6 +136,10 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
         if outcome.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
             held = None;
         }
+        match &outcome {
+            Ok(_) => store.workers().succeeded(Worker::ChatCommitter),
+            Err(_) => store.workers().failed(Worker::ChatCommitter),
+        }
         match outcome {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -146,13 +150,14 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                // Nothing of the batch was written; every write may be retried.
-                let message = format!("the chat writes could not be committed: {e}");
+                // The batch may or may not have been written (a commit whose answer was lost);
+                // every write is idempotent (the inbox key), so each may be retried.
+                let context = "the chat writes could not be committed";
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Other(message.clone())));
+                    let _ = reply.send(Err(e.for_each_waiter(context)));
                 }
                 for reply in sent_replies {
-                    let _ = reply.send(Err(StoreError::Other(message.clone())));
+                    let _ = reply.send(Err(e.for_each_waiter(context)));
                 }
             }
         }

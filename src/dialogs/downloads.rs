@@ -186,9 +186,13 @@ fn classify(media: &crate::store::MediaFile, e: CallError, limit: u64) -> Result
 /// Claim due downloads and run them (a few at a time). The number done, or 0 when none was due.
 pub async fn download_due(rt: &Arc<Runtime>) -> usize {
     let jobs = match rt.store.claim_media_downloads(CLAIM_MS, 8).await {
-        Ok(jobs) => jobs,
+        Ok(jobs) => {
+            rt.store.workers().succeeded(crate::store::Worker::Downloads);
+            jobs
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read pending downloads");
+            rt.store.workers().failed(crate::store::Worker::Downloads);
             return 0;
         }
     };

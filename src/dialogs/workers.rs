@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Runtime;
+use crate::store::Worker;
 
 /// What one step of a worker did.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,9 +22,13 @@ pub enum Step {
 /// Fire every due timer once (auto transitions), then send what they produced.
 pub async fn fire_due_timers(rt: &Arc<Runtime>) -> Step {
     let timers = match rt.store.claim_due_timers(30_000, 100).await {
-        Ok(t) => t,
+        Ok(t) => {
+            rt.store.workers().succeeded(Worker::Timers);
+            t
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read timers");
+            rt.store.workers().failed(Worker::Timers);
             return Step::Idle;
         }
     };
@@ -57,9 +62,13 @@ pub async fn fire_due_timers(rt: &Arc<Runtime>) -> Step {
 /// Send replies that are due (retries after 429/5xx, or left by a crashed node).
 pub async fn send_due_replies(rt: &Arc<Runtime>) -> Step {
     let chats = match rt.store.chats_with_due_replies(200).await {
-        Ok(c) => c,
+        Ok(c) => {
+            rt.store.workers().succeeded(Worker::Replies);
+            c
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the outbox");
+            rt.store.workers().failed(Worker::Replies);
             return Step::Idle;
         }
     };

@@ -17,21 +17,28 @@ async fn health() -> impl IntoResponse {
     axum::Json(json!({ "success": true, "data": { "status": "ok" } }))
 }
 
-/// Ready: the database answers and every migration is applied.
+/// Ready: the database answers (within a second or two), every migration is applied, and no
+/// background worker's last step failed. A 503 names what is wrong.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "Ready"), (status = 503, description = "NOT_READY: database unreachable or not migrated", body = super::extract::ErrorEnvelope)))]
+    responses((status = 200, description = "Ready"),
+        (status = 503, description = "NOT_READY: the database is unreachable or not migrated, or a background worker is failing (`details.workers` names them)", body = super::extract::ErrorEnvelope)))]
 async fn ready(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    if state.store.ready().await {
-        Ok(axum::Json(
-            json!({ "success": true, "data": { "status": "ready", "backend": state.store.backend_name() } }),
-        ))
-    } else {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_READY",
-            "database unreachable or migrations pending",
-        ))
+    if !state.store.ready().await {
+        return Err(not_ready("database unreachable or migrations pending").with_details(json!({ "database": false })));
     }
+    let failing = state.store.workers().failing();
+    if !failing.is_empty() {
+        return Err(
+            not_ready("background workers are failing").with_details(json!({ "database": true, "workers": failing }))
+        );
+    }
+    Ok(axum::Json(
+        json!({ "success": true, "data": { "status": "ready", "backend": state.store.backend_name() } }),
+    ))
+}
+
+fn not_ready(message: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message)
 }
 
 /// Prometheus text exposition.

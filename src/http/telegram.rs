@@ -73,6 +73,7 @@ fn processing_error(e: StoreError) -> ApiError {
     match &e {
         // The database was busy or unreachable: Telegram's retry will find it back.
         StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        | StoreError::Unavailable(_)
         | StoreError::Other(_) => {
             tracing::warn!(error = %e, "update processing failed; a retry can succeed");
             ApiError::processing_failed("the update could not be processed now; retry later")

@@ -58,7 +58,7 @@ impl Store {
 
     pub async fn get_bot(&self, id: Uuid) -> StoreResult<Option<Bot>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM bots WHERE id = $1"));
-        Ok(on_db!(&self.db, read pool => { sqlx::query_as::<_, Bot>(sql).bind(id).fetch_optional(pool).await })?)
+        Ok(on_db!(&self.db, read pool => sqlx::query_as::<_, Bot>(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// Bots oldest first; `account_id` None lists every account's (admin view).

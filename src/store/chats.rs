@@ -257,7 +257,20 @@ impl Store {
                             .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
                             .execute(&mut *sp).await?.rows_affected();
                             if inserted == 0 {
-                                return Ok(Applied::Duplicate);
+                                // The row may be this write's own, committed by a group commit
+                                // whose answer was lost: then the whole write is in (one
+                                // transaction), and calling it a duplicate would leave its
+                                // replies unsent until their lease runs out.
+                                let existing: Option<Uuid> = sqlx::query_scalar(
+                                    "SELECT id FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
+                                )
+                                .bind(write.bot_id).bind(write.platform).bind(row.update_id)
+                                .fetch_optional(&mut *sp).await?;
+                                return Ok(if existing == Some(row.id) {
+                                    Applied::Done { in_order: false }
+                                } else {
+                                    Applied::Duplicate
+                                });
                             }
                         }
                         if let Some(m) = &write.media {
@@ -603,7 +616,7 @@ impl Store {
 impl Store {
     pub async fn get_dialog(&self, id: Uuid) -> StoreResult<Option<DialogRow>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {DIALOG_COLUMNS} FROM dialogs WHERE id = $1"));
-        Ok(on_db!(&self.db, read pool => { sqlx::query_as::<_, DialogRow>(sql).bind(id).fetch_optional(pool).await })?)
+        Ok(on_db!(&self.db, read pool => sqlx::query_as::<_, DialogRow>(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// A bot's dialogs, oldest first, optionally filtered by platform and status.
@@ -632,13 +645,14 @@ impl Store {
         state: &crate::scenario::DialogState,
     ) -> StoreResult<bool> {
         let now = now_ms();
+        let encoded = to_json(state)?;
         let n = on_db!(&self.db, write pool => {
             sqlx::query(
                 "UPDATE dialogs SET current_step = $3, status = $4, state = $5, version = version + 1, updated_at = $6
                  WHERE id = $1 AND version = $2",
             )
             .bind(id).bind(version).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state))
-            .bind(to_json(state)?).bind(now).execute(pool).await.map(|r| r.rows_affected())
+            .bind(&encoded).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(n == 1)
     }

@@ -351,6 +351,8 @@ impl Store {
                     Ok(Some(behind)) => {
                         tx.commit().await?;
                         self.deliveries_written(deliveries);
+                        #[cfg(test)]
+                        self.faults.after_commit()?;
                         Ok(Some(behind))
                     }
                     other => {
@@ -452,18 +454,24 @@ mod tests {
         }
     }
 
-    async fn check(store: Store) {
-        store.migrate().await.unwrap();
+    /// One account with one bot that echoes every text.
+    async fn echo_bot(store: &Store) -> BotCtx {
         let account = store.create_account("A").await.unwrap();
         let bot = store.create_bot(account.id, "B", None, true).await.unwrap();
         let doc = serde_json::json!({"start_step": "echo", "steps": {"echo": {"message": {"text": "got {{last}}"},
             "expected_input": {"type": "text", "variable": "last"}, "next_step": "echo"}}});
-        let ctx = BotCtx {
+        BotCtx {
             bot_id: bot.id,
             account_id: account.id,
             platform: "telegram",
             scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
-        };
+        }
+    }
+
+    async fn check(store: Store) {
+        store.migrate().await.unwrap();
+        let ctx = echo_bot(&store).await;
+        let (account, bot) = (ctx.account_id, ctx.bot_id);
 
         // An endpoint of the account that subscribes to one of the events the bot publishes.
         let endpoint = new_id();
@@ -471,7 +479,7 @@ mod tests {
             sqlx::query("INSERT INTO webhook_endpoints (id, account_id, url, event_types, labels, headers, timeout_ms, metadata,
                                                         secret, created_at, updated_at)
                          VALUES ($1, $2, 'https://example.com/', $3, $4, $5, 1000, $5, $6, 0, 0)")
-                .bind(endpoint).bind(account.id).bind(sqlx::types::Json(["message.received"]))
+                .bind(endpoint).bind(account).bind(sqlx::types::Json(["message.received"]))
                 .bind(sqlx::types::Json(Vec::<String>::new())).bind(sqlx::types::Json(serde_json::json!({})))
                 .bind(vec![0u8]).execute(pool).await.map(|_| ())
         })
@@ -503,11 +511,11 @@ mod tests {
             for o in &w.outbox {
                 assert_eq!(store.outbox_status(o.id).await.unwrap().as_deref(), Some("pending"));
             }
-            assert!(store.inbox_result(bot.id, "telegram", chat).await.unwrap().is_some());
+            assert!(store.inbox_result(bot, "telegram", chat).await.unwrap().is_some());
         }
         // Their events were published in the same commit, with a delivery each to the endpoint
         // that subscribes, and the delivery workers were told.
-        let events = store.bot_events(bot.id, 100).await.unwrap();
+        let events = store.bot_events(bot, 100).await.unwrap();
         assert_eq!(events.len(), first.iter().map(|w| w.events.len()).sum::<usize>());
         let received = events.iter().filter(|(t, _)| t == "message.received").count();
         assert!(received >= 5 && received < events.len(), "{events:?}");
@@ -554,7 +562,7 @@ mod tests {
                 .is_none()
         );
         assert_eq!(snapshot(&store, &ctx, 1).await.unwrap().version, 1, "rolled back");
-        assert!(store.inbox_result(bot.id, "telegram", 101).await.unwrap().is_none());
+        assert!(store.inbox_result(bot, "telegram", 101).await.unwrap().is_none());
         // ...and the one-by-one path then tells each write its answer.
         let results = store.apply_chat_writes(&refs, &[]).await.unwrap();
         let answers: Vec<_> = results.into_iter().map(Result::unwrap).collect();
@@ -586,7 +594,7 @@ mod tests {
             on_db!(&store.db, write pool => {
                 sqlx::query("INSERT INTO bot_events (id, account_id, bot_id, event_type, payload, created_at)
                              VALUES ($1, $2, $3, 'order.created', '{}', $4)")
-                    .bind(new_id()).bind(account.id).bind(bot.id).bind(now_ms()).execute(pool).await.map(|_| ())
+                    .bind(new_id()).bind(account).bind(bot).bind(now_ms()).execute(pool).await.map(|_| ())
             })
             .unwrap();
         }
@@ -647,11 +655,11 @@ mod tests {
         }
         assert!(removed > 10, "{removed}");
         assert!(
-            store.inbox_result(bot.id, "telegram", 1).await.unwrap().is_none(),
+            store.inbox_result(bot, "telegram", 1).await.unwrap().is_none(),
             "old: removed"
         );
         assert!(
-            store.inbox_result(bot.id, "telegram", 9).await.unwrap().is_some(),
+            store.inbox_result(bot, "telegram", 9).await.unwrap().is_some(),
             "young: kept"
         );
         assert_eq!(
@@ -715,5 +723,36 @@ mod tests {
         );
         assert_eq!(joined(&parts), items);
         assert!(chunks(Style::Question, &[] as &[u8], 3, |_| 1).is_empty());
+    }
+
+    /// A group whose commit landed but whose answer was lost is applied again write by write:
+    /// each write must find its own rows and answer done, not "duplicate" (which would leave
+    /// its replies unsent until their lease runs out).
+    #[tokio::test]
+    async fn a_group_retried_after_a_lost_commit_answer_finds_its_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::test_sqlite(&dir).await;
+        let ctx = echo_bot(&store).await;
+        let bot = ctx.bot_id;
+        let (a, b) = (write(&store, &ctx, 1, 10).await, write(&store, &ctx, 2, 11).await);
+        store.faults.lose_commit_confirmations(1);
+        let answers = store.apply_chat_writes(&[&a, &b], &[]).await.unwrap();
+        let answers: Vec<Applied> = answers.into_iter().map(Result::unwrap).collect();
+        assert!(
+            answers.iter().all(|a| matches!(a, Applied::Done { .. })),
+            "its own commit read as a duplicate: {answers:?}"
+        );
+        // Written once: one reply per update.
+        for chat in ["1", "2"] {
+            assert!(store.outbox_head(bot, "telegram", chat).await.unwrap().is_some());
+        }
+        let crate::store::Db::Sqlite { read, .. } = &store.db else {
+            unreachable!()
+        };
+        let replies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(read)
+            .await
+            .unwrap();
+        assert_eq!(replies, 2);
     }
 }

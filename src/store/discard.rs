@@ -24,20 +24,22 @@ pub(crate) async fn left_in_transaction<C: Connection>(conn: &mut C) -> bool {
     conn.ping().await.is_err() || conn.is_in_transaction()
 }
 
+/// Whether a connection handed back to the pool may be reused: not when it was left inside a
+/// transaction (see above), which is logged and counted.
+pub(crate) async fn reusable<C: Connection>(conn: &mut C) -> bool {
+    if left_in_transaction(conn).await {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+        metrics::counter!("db_connections_discarded_total").increment(1);
+        return false;
+    }
+    true
+}
+
 /// `options` with the check above run on every connection handed back to the pool.
 pub(crate) fn closing_unfinished<DB: sqlx::Database>(
     options: sqlx::pool::PoolOptions<DB>,
 ) -> sqlx::pool::PoolOptions<DB> {
-    options.after_release(|conn, _| {
-        Box::pin(async move {
-            if left_in_transaction(conn).await {
-                tracing::warn!("closing a database connection left inside a failed transaction");
-                metrics::counter!("db_connections_discarded_total").increment(1);
-                return Ok(false);
-            }
-            Ok(true)
-        })
-    })
+    options.after_release(|conn, _| Box::pin(async move { Ok(reusable(conn).await) }))
 }
 
 #[cfg(test)]

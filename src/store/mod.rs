@@ -27,6 +27,10 @@ mod checkpoint;
 mod config_cache;
 mod credentials;
 mod discard;
+mod deadline;
+#[cfg(test)]
+pub(crate) mod faults;
+mod health;
 mod media;
 mod media_downloads;
 mod migrations;
@@ -43,6 +47,7 @@ pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
 pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow, PendingBotEvent};
 pub use credentials::{BotWithCredential, Credential};
+pub use health::{Worker, WorkerHealth};
 pub use media::{
     MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
 };
@@ -57,7 +62,7 @@ pub use webhook_queue::{
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::{DatabaseConfig, SqliteSync};
@@ -80,12 +85,31 @@ pub enum StoreError {
     /// once space returns.
     #[error("storage full: {0}")]
     StorageFull(sqlx::Error),
+    /// The database cannot be reached, or did not answer within a call's deadline. Whether
+    /// the call's writes landed is unknown: a retry must be idempotent.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The error to give each of several callers that waited on one failed commit (the error
+    /// itself cannot be cloned): its text, and whether the database was unavailable, which
+    /// callers answer differently (503).
+    pub fn for_each_waiter(&self, context: &str) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{context}: {m}")),
+            StoreError::StorageFull(e) => StoreError::StorageFull(sqlx::Error::Protocol(format!("{context}: {e}"))),
+            other => StoreError::Other(format!("{context}: {other}")),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if is_storage_full(&e) {
             StoreError::StorageFull(e)
+        } else if deadline::means_unreachable(&e) {
+            StoreError::Unavailable(e.to_string())
         } else {
             StoreError::Database(e)
         }
@@ -139,17 +163,21 @@ impl Db {
 
 /// Run `$body` with `$pool` bound to the backend's pool: `read` or `write` picks the SQLite
 /// pool (PostgreSQL has one pool for both). The body is compiled once per driver.
+///
+/// On PostgreSQL the body runs under [`deadline::CALL`]: a server that went silent (a
+/// failover, a firewall dropping state) would otherwise keep the call waiting forever. Both
+/// arms run the body as an `async` block, so `?` and `return` inside it mean the same on both.
 macro_rules! on_db {
     ($db:expr, read $pool:ident => $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite { read: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite { read: $pool, .. } => async { $body }.await,
+            $crate::store::Db::Postgres($pool) => $crate::store::deadline::within(async { $body }).await,
         }
     };
     ($db:expr, write $pool:ident => $body:expr) => {
         match $db {
-            $crate::store::Db::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite { write: $pool, .. } => async { $body }.await,
+            $crate::store::Db::Postgres($pool) => $crate::store::deadline::within(async { $body }).await,
         }
     };
 }
@@ -238,12 +266,22 @@ pub struct Store {
     _checkpoints: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     /// Notified when a commit wrote pending webhook deliveries (the delivery workers wait on it).
     deliveries: std::sync::Arc<tokio::sync::Notify>,
+    /// The background workers' health (see [`health`]).
+    workers: std::sync::Arc<WorkerHealth>,
+    /// Faults injected by tests (see [`faults`]).
+    #[cfg(test)]
+    pub(crate) faults: std::sync::Arc<faults::Faults>,
 }
 
 impl Store {
     /// What is notified when a commit wrote pending webhook deliveries.
     pub fn deliveries_notify(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.deliveries.clone()
+    }
+
+    /// Where the background workers report whether their steps succeed.
+    pub fn workers(&self) -> &WorkerHealth {
+        &self.workers
     }
 
     /// After a commit: wake a delivery worker if it wrote `n` deliveries.
@@ -310,13 +348,15 @@ impl Store {
                     cache: Default::default(),
                     _checkpoints: checkpoints,
                     deliveries: Default::default(),
+                    workers: Default::default(),
+                    #[cfg(test)]
+                    faults: Default::default(),
                 })
             }
             DatabaseConfig::Postgres { url } => {
                 let options = PgConnectOptions::from_str(url.expose())?;
-                let pool = discard::closing_unfinished(PgPoolOptions::new())
+                let pool = deadline::pool_options()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?;
                 Ok(Store {
@@ -324,6 +364,9 @@ impl Store {
                     cache: Default::default(),
                     _checkpoints: None,
                     deliveries: Default::default(),
+                    workers: Default::default(),
+                    #[cfg(test)]
+                    faults: Default::default(),
                 })
             }
         }
@@ -333,7 +376,7 @@ impl Store {
     pub async fn hold_writer(&self) -> StoreResult<Held> {
         let conn = match &self.db {
             Db::Sqlite { write, .. } => HeldConn::Sqlite(write.acquire().await?),
-            Db::Postgres(pool) => HeldConn::Postgres(pool.acquire().await?),
+            Db::Postgres(pool) => HeldConn::Postgres(deadline::within(pool.acquire()).await?),
         };
         Ok(Held {
             conn,
@@ -358,11 +401,16 @@ impl Store {
         Ok(())
     }
 
-    /// True when the database answers and every embedded migration is applied.
+    /// True when the database answers within [`deadline::READY`] and every embedded migration
+    /// is applied. Its own short deadline: a load balancer asks often and must learn quickly
+    /// that the database went away.
     pub async fn ready(&self) -> bool {
-        let applied: Result<i64, sqlx::Error> = on_db!(&self.db, read pool => {
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(pool).await
-        });
+        let applied: Result<i64, sqlx::Error> = deadline::within_ready(async {
+            on_db!(&self.db, read pool => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(pool).await
+            })
+        })
+        .await;
         let expected = match self.db {
             Db::Sqlite { .. } => migrations::sqlite().iter().count(),
             Db::Postgres(_) => migrations::postgres().iter().count(),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Db, Store, StoreError, StoreResult, new_id, on_db};
+use super::{Db, Store, StoreError, StoreResult, on_db};
 use crate::delivery::filter::Subscription;
 
 use super::platform_events as pe;
@@ -17,6 +17,10 @@ use rows::Style;
 /// One event to publish; `payload` is the JSON text as it will be delivered.
 #[derive(Clone, Debug)]
 pub struct EventToWrite {
+    /// The id the event gets if it is new. Chosen once per publish, so that when a commit's
+    /// answer is lost and the publish is committed again, the row its first attempt wrote is
+    /// recognised as its own, not as an earlier publish of the same `event_id`.
+    pub id: Uuid,
     pub event_id: String,
     pub event_type: String,
     pub payload: String,
@@ -141,6 +145,9 @@ struct Candidate<'a> {
     id: Uuid,
     /// The id it is answered with, and whether it existed before (filled in by the writes).
     resolved: Option<(Uuid, bool)>,
+    /// Inserted by this transaction (so it gets its deliveries now). An event a lost commit
+    /// of this same publish wrote is answered as new but has its deliveries already.
+    inserted_now: bool,
 }
 
 /// The group's events, each `(account, event_id)` once, and how every published event maps
@@ -161,8 +168,9 @@ fn candidates(publishes: &[PublishBatch]) -> (Vec<Candidate<'_>>, Vec<Vec<Slot>>
                         firsts.push(Candidate {
                             account_id: batch.account_id,
                             event: ev,
-                            id: new_id(),
+                            id: ev.id,
                             resolved: None,
+                            inserted_now: false,
                         });
                         Slot::First(firsts.len() - 1)
                     }
@@ -215,16 +223,15 @@ impl Store {
                 subs.insert(*account_id, found.into_iter().map(pe::SubRow::into_pair).collect());
             }
 
-            // Events. Usually every one is new; when fewer rows went in than were offered, the
-            // new ones are looked up (the others are duplicates of earlier publishes).
+            // Events: the rows inserted come back; the others existed already.
             let bytes: usize = firsts.iter().map(|c| {
                 let e = c.event;
                 e.payload.len() + e.event_id.len() + e.event_type.len() + e.labels.iter().map(|l| l.len() + 3).sum::<usize>() + 80
             }).sum();
             let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
-            let mut added = 0;
+            let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
             for part in rows::parts_of(style, &order, max) {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_events(style, part.rows)));
+                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events_returning(style, part.rows)));
                 for &i in part.items {
                     let c = &firsts[i];
                     q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
@@ -233,28 +240,11 @@ impl Store {
                 for _ in 0..part.padding(7) {
                     q = q.bind(None::<String>);
                 }
-                added += q.execute(&mut *tx).await?.rows_affected();
+                inserted.extend(q.fetch_all(&mut *tx).await?);
             }
-            if added as usize == firsts.len() {
-                for c in firsts.iter_mut() {
-                    c.resolved = Some((c.id, false));
-                }
-            } else {
-                let ids: Vec<Uuid> = firsts.iter().map(|c| c.id).collect();
-                let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
-                for part in rows::parts_of(style, &ids, rows::max_rows(1, 0, cap(EVENT_ROWS, 16 * ids.len(), ids.len()))) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::existing_events(style, part.rows)));
-                    for id in part.items {
-                        q = q.bind(*id);
-                    }
-                    for _ in 0..part.padding(1) {
-                        q = q.bind(None::<Uuid>);
-                    }
-                    inserted.extend(q.fetch_all(&mut *tx).await?);
-                }
-                for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
-                    c.resolved = Some((c.id, false));
-                }
+            for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
+                c.resolved = Some((c.id, false));
+                c.inserted_now = true;
             }
 
             // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
@@ -277,13 +267,14 @@ impl Store {
                         let original = found.get(&firsts[i].event.event_id).copied().ok_or_else(|| {
                             StoreError::Other("an event conflicted on its event_id but cannot be found".into())
                         })?;
-                        firsts[i].resolved = Some((original, true));
+                        // The row this publish's own earlier attempt wrote is not a duplicate.
+                        firsts[i].resolved = Some((original, original != firsts[i].id));
                     }
                 }
             }
 
             // One delivery per new event and matching endpoint, in publish order.
-            let new_events = firsts.iter().filter(|c| c.resolved == Some((c.id, false)));
+            let new_events = firsts.iter().filter(|c| c.inserted_now);
             let deliveries = pe::fan_out(
                 new_events.map(|c| (c.account_id, c.id, c.event.event_type.as_str(), c.event.labels.as_slice())),
                 &subs,
@@ -368,6 +359,8 @@ impl Store {
                 }
             }
             tx.commit().await?;
+            #[cfg(test)]
+            self.faults.after_commit()?;
             Ok::<_, StoreError>(())
         })?;
         slots
@@ -431,18 +424,20 @@ impl Store {
             // Several nodes claim at once: SKIP LOCKED lets each take different rows without
             // waiting, and the lease columns keep them away after commit.
             Db::Postgres(pool) => {
-                sqlx::query_as::<_, Claimed>(
-                    "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
+                super::deadline::within(
+                    sqlx::query_as::<_, Claimed>(
+                        "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
                      WHERE id IN (SELECT id FROM webhook_deliveries
                                   WHERE status = 'pending' AND next_attempt_at <= $3 AND lease_until < $3
                                   ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)
                      RETURNING id, account_id, event_id, endpoint_id, attempts",
+                    )
+                    .bind(owner)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool),
                 )
-                .bind(owner)
-                .bind(now + lease_ms)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(pool)
                 .await?
             }
         };

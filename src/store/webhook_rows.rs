@@ -199,9 +199,9 @@ pub fn insert_events(s: Style, n: usize) -> String {
     )
 }
 
-/// `n` event ids (this group's new ids): those that were inserted.
-pub fn existing_events(s: Style, n: usize) -> String {
-    format!("SELECT id FROM webhook_events WHERE id IN ({})", in_list(s, n, 1))
+/// [`insert_events`] answering the ids of the rows it inserted (not those it skipped).
+pub fn insert_events_returning(s: Style, n: usize) -> String {
+    format!("{} RETURNING id", insert_events(s, n))
 }
 
 /// account_id, then `n` event ids.
