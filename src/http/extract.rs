@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_nul_anywhere_is_refused_naming_its_pointer() {
-        let field = |body: &[u8]| parse_json::<Value>(body).unwrap_err().details.unwrap()["field"].clone();
+        let field = |body: &[u8]| parse_json::<Value>(body).unwrap_err().details.clone().unwrap()["field"].clone();
         assert_eq!(field(br#"{"a": [1, {"b/c": "x\u0000"}]}"#), "/a/1/b~1c");
         assert_eq!(field(br#"{"k\u0000": 1}"#), "/k\u{FFFD}");
         assert_eq!(field(br#"["\u0000"]"#), "/0");
