@@ -17,6 +17,7 @@ mod media_lib;
 mod ops;
 mod process;
 mod scenario_cli;
+mod scenario_hostile;
 mod scenarios;
 mod telegram;
 mod telegram_chiho;
