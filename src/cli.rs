@@ -290,19 +290,22 @@ impl ShutdownSignals {
     }
 }
 
-/// Read a scenario file: YAML by extension, JSON otherwise.
+/// Read a scenario file: YAML by extension, JSON otherwise, with the same size and nesting
+/// limits as an upload.
 fn read_scenario_file(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    use crate::scenario::document;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if ext == "yaml" || ext == "yml" {
-        serde_norway::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))
+    let (doc, kind) = if ext == "yaml" || ext == "yml" {
+        (document::from_yaml_bytes(&bytes), "YAML")
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
-    }
+        (document::from_json_bytes(&bytes), "JSON")
+    };
+    doc.with_context(|| format!("{} is not valid {kind} for a scenario", path.display()))
 }
 
 fn run_scenario(command: ScenarioCommand) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 pub mod committer;
 pub mod downloads;
 mod emits;
+pub mod isolate;
 pub mod locks;
 pub mod plan;
 pub mod relay;
@@ -52,10 +53,16 @@ impl ScenarioCache {
         let Some(record) = store.get_scenario(id).await? else {
             return Ok(None);
         };
-        let doc: serde_json::Value = serde_json::from_str(&record.scenario_data)
-            .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
+        // Parsing and compiling are CPU work (bounded by the scenario limits): off the async workers.
+        let compiled = tokio::task::spawn_blocking(move || {
+            let doc: serde_json::Value = serde_json::from_str(&record.scenario_data)
+                .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
+            Ok::<_, StoreError>(Scenario::compile(&doc))
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("compiling stored scenario {id} failed: {e}")))??;
         // Stored versions passed validation at upload; a failure here means the engine changed.
-        let scenario = match Scenario::compile(&doc) {
+        let scenario = match compiled {
             // Scenario texts go out as Telegram HTML: interpolated values are escaped for it.
             Ok((s, _)) => Arc::new(
                 match &self.limits {
@@ -203,7 +210,7 @@ impl Runtime {
                 media,
             };
             let snapshot = self.current(bot_id, platform, &chat_id).await?;
-            let mut write = plan::plan(&ctx, &chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            let mut write = isolate::plan_or_skip(&ctx, &chat_id, snapshot, item, now_ms());
             emits::drop_refused(&self.store, account_id, &mut write.events).await?;
             let after = snapshots::after(&write.dialog);
             // This request sends the replies itself right after the commit (see `send_planned`).
@@ -272,7 +279,7 @@ impl Runtime {
                 inbox_id: new_id(),
                 token,
             };
-            let mut write = plan::plan(&ctx, chat_id, snapshot, vec![item], now_ms(), &mut new_id);
+            let mut write = isolate::plan_or_skip(&ctx, chat_id, snapshot, item, now_ms());
             emits::drop_refused(&self.store, bot.account_id, &mut write.events).await?;
             let after = snapshots::after(&write.dialog);
             let applied = self.committer.apply(write).await?;

@@ -13,9 +13,10 @@ use uuid::Uuid;
 use super::accounts::validate_name;
 use super::auth::Auth;
 use super::bots::load_bot;
-use super::extract::{ApiJson, ApiOk, ApiQuery, Created, Envelope, ErrorEnvelope, body_bytes, parse_id, parse_json};
+use super::extract::{ApiJson, ApiOk, ApiQuery, Created, Envelope, ErrorEnvelope, body_bytes, parse_id};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::scenario::document::{self, DocumentError};
 use crate::scenario::parts::unchecked_media_message;
 use crate::scenario::{Problem, Scenario, Severity};
 use crate::store::{Bot, NewScenario, ScenarioPatch, ScenarioRecord, rfc3339};
@@ -103,6 +104,18 @@ fn check_document(doc: &Value) -> ApiResult<(Scenario, Vec<Problem>)> {
     }
 }
 
+/// Runs CPU work on a scenario document (parsing, compiling, serialising) on a blocking thread:
+/// the limits keep it to milliseconds, but a tenant uploading large documents in a loop must not
+/// hold the async workers that answer everyone else.
+async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+}
+
+/// A document refused before compiling: 400 naming the document (`scenario_data`).
+fn document_error(e: DocumentError) -> ApiError {
+    ApiError::field("scenario_data", e.to_string())
+}
+
 /// Check the scenario's media against the bot's library: the compiler's "unchecked" warning is
 /// dropped for references the library has, and says plainly that the others are missing. A
 /// warning, not an error: media may be uploaded after the scenario. At send time a missing item
@@ -148,20 +161,24 @@ async fn check_media(
 async fn store_version(
     state: &AppState,
     bot: &Bot,
-    doc: &Value,
+    doc: Value,
     name: &str,
     description: Option<&str>,
     version: Option<&str>,
     activate: bool,
 ) -> ApiResult<ScenarioRecord> {
-    let (scenario, mut warnings) = check_document(doc)?;
-    check_media(state, bot.id, &scenario, &mut warnings).await?;
     if let Some(v) = version
         && (v.is_empty() || v.chars().count() > 100)
     {
         return Err(ApiError::field("version", "must be 1–100 characters"));
     }
-    let data = serde_json::to_string(doc).map_err(ApiError::internal)?;
+    let (scenario, mut warnings, data) = off_workers(move || {
+        let (scenario, warnings) = check_document(&doc)?;
+        let data = serde_json::to_string(&doc).map_err(ApiError::internal)?;
+        Ok((scenario, warnings, data))
+    })
+    .await?;
+    check_media(state, bot.id, &scenario, &mut warnings).await?;
     let warnings = serde_json::to_string(&warnings).map_err(ApiError::internal)?;
     let record = state
         .store
@@ -197,7 +214,7 @@ async fn create_scenario(
     let record = store_version(
         &state,
         &bot,
-        &body.scenario_data,
+        body.scenario_data,
         &name,
         body.description.as_deref(),
         body.version.as_deref(),
@@ -241,37 +258,36 @@ async fn read_upload(req: Request, state: &AppState) -> ApiResult<Value> {
                     .await
                     .map_err(|e| ApiError::validation(format!("cannot read `file`: {}", e.body_text())))?;
                 let yaml = file_name.ends_with(".yaml") || file_name.ends_with(".yml");
-                return parse_document(&bytes, yaml);
+                return off_workers(move || parse_document(&bytes, yaml)).await;
             }
         }
         return Err(ApiError::field("file", "the multipart form has no `file` part"));
     }
     let yaml = content_type.contains("yaml");
     let bytes = body_bytes(req, state).await?;
-    let doc = parse_document(&bytes, yaml)?;
-    // GET INN's upload body wraps the document as a string.
-    match doc.get("file_content") {
-        Some(Value::String(text)) if doc.get("steps").is_none() => parse_document(text.as_bytes(), false),
-        Some(_) if doc.get("steps").is_none() => {
-            Err(ApiError::field("file_content", "must be the scenario as a JSON string"))
+    off_workers(move || {
+        let doc = parse_document(&bytes, yaml)?;
+        // GET INN's upload body wraps the document as a string.
+        match doc.get("file_content") {
+            Some(Value::String(text)) if doc.get("steps").is_none() => parse_document(text.as_bytes(), false),
+            Some(_) if doc.get("steps").is_none() => {
+                Err(ApiError::field("file_content", "must be the scenario as a JSON string"))
+            }
+            _ => Ok(doc),
         }
-        _ => Ok(doc),
-    }
+    })
+    .await
 }
 
+/// Parses an uploaded document's bytes (bounded in size and, for YAML, in nesting first).
 fn parse_document(bytes: &[u8], yaml: bool) -> ApiResult<Value> {
-    let doc: Value = if yaml {
-        let text = std::str::from_utf8(bytes).map_err(|_| ApiError::validation("YAML document is not UTF-8"))?;
-        let doc = serde_norway::from_str(text).map_err(|e| ApiError::validation(format!("malformed YAML: {e}")))?;
+    if yaml {
+        let doc = document::from_yaml_bytes(bytes).map_err(document_error)?;
         super::extract::refuse_nul(&doc)?;
-        doc
+        Ok(doc)
     } else {
-        parse_json(bytes)?
-    };
-    if !doc.is_object() {
-        return Err(ApiError::validation("a scenario document must be a JSON object"));
+        document::from_json_bytes(bytes).map_err(document_error)
     }
-    Ok(doc)
 }
 
 #[utoipa::path(post, path = "/v1/api/bots/{bot_id}/scenarios/upload", tag = "scenarios", params(UploadQuery),
@@ -297,7 +313,7 @@ async fn upload_scenario(
     let record = store_version(
         &state,
         &bot,
-        &doc,
+        doc,
         &name,
         description.as_deref(),
         version.as_deref(),
@@ -389,7 +405,7 @@ async fn update_scenario(
 ) -> ApiResult<ApiOk<ScenarioOut>> {
     let current = load_scenario(&state, &auth, &scenario_id).await?;
     let name = body.name.as_deref().map(|n| validate_name("name", n)).transpose()?;
-    if let Some(doc) = &body.scenario_data {
+    if let Some(doc) = body.scenario_data {
         // Documents are immutable: a new document is a new version carrying the labels.
         let bot = state
             .store
@@ -459,7 +475,9 @@ async fn activate_scenario(
 }
 
 #[utoipa::path(delete, path = "/v1/api/scenarios/{scenario_id}", tag = "scenarios",
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found", body = ErrorEnvelope)),
+    responses((status = 204, description = "Deleted"),
+              (status = 404, description = "Not found", body = ErrorEnvelope),
+              (status = 409, description = "`CONFLICT`: the version is the bot's active one; activate another version or deactivate it first", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn delete_scenario(
     State(state): State<AppState>,
@@ -467,6 +485,12 @@ async fn delete_scenario(
     Path(scenario_id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let current = load_scenario(&state, &auth, &scenario_id).await?;
+    // Deleting the active version would leave the bot silently answering nothing.
+    if current.is_active {
+        return Err(ApiError::conflict(
+            "this is the bot's active scenario: activate another version, or deactivate this one (PUT with is_active false), before deleting it",
+        ));
+    }
     state.store.delete_scenario(current.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

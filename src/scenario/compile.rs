@@ -6,9 +6,11 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::guard::Limits;
+use super::limits::{MAX_STEP_ID_CHARS, MAX_STEPS};
 use super::model::{Scenario, Step};
 use super::parse_step::StepCompiler;
 use super::problem::{Problem, Severity, Sink};
+use super::shape;
 
 /// Built-in variables every condition and template may use.
 const BUILTINS: &[&str] = &[
@@ -40,6 +42,9 @@ fn build(doc: &Value, problems: &mut Vec<Problem>) -> Option<Scenario> {
         top.error("", "a scenario must be a JSON object");
         return None;
     };
+    if !shape::check(doc, &mut top) {
+        return None;
+    }
     match obj.get("version") {
         None | Some(Value::Null) => {}
         Some(Value::String(v)) if v == "1.0" || v == "1" => {}
@@ -47,6 +52,22 @@ fn build(doc: &Value, problems: &mut Vec<Problem>) -> Option<Scenario> {
     }
     let mapping = variables_mapping(obj.get("variables_mapping"), &mut top);
     let raw = raw_steps(obj.get("steps"), &mut top);
+    if raw.len() > MAX_STEPS {
+        top.error(
+            "steps",
+            format!("the scenario has {} steps; the limit is {MAX_STEPS}", raw.len()),
+        );
+        return None;
+    }
+    for (id, _) in &raw {
+        if id.chars().count() > MAX_STEP_ID_CHARS {
+            top.error(
+                "steps",
+                format!("a step id is longer than {MAX_STEP_ID_CHARS} characters"),
+            );
+            return None;
+        }
+    }
     let ids: HashSet<String> = raw.iter().map(|(id, _)| id.clone()).collect();
     let start = match obj.get("start_step") {
         None | Some(Value::Null) => raw

@@ -18,12 +18,19 @@
 //! * Undefined variables are null: equal only to null, never greater or less, `exists` false.
 //! * Two values compare as numbers when both are numbers or numeric strings, else as strings.
 //! * A bare operand is a truthiness test (null, false, 0, "" and empty lists are false).
+//!
+//! A condition is bounded before any work is done on it: at most
+//! [`MAX_CONDITION_CHARS`] characters, [`MAX_CONDITION_TERMS`] tests and [`MAX_CONDITION_DEPTH`]
+//! levels of `(` and `not`. A chain of `and`/`or` is kept flat (one node with a list of operands,
+//! not a tree as deep as the chain is long), so the parser and the evaluator recurse only as deep
+//! as the parentheses go.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use super::eval::eval;
+use super::limits::{MAX_CONDITION_CHARS, MAX_CONDITION_DEPTH, MAX_CONDITION_TERMS};
 use super::types::Context;
 use super::value::{is_ident_char, number_value};
 
@@ -65,8 +72,10 @@ pub enum InSet {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
+    /// Two or more operands, any of which must hold (evaluated left to right, short-circuit).
+    Or(Vec<Expr>),
+    /// Two or more operands, all of which must hold (evaluated left to right, short-circuit).
+    And(Vec<Expr>),
     Not(Box<Expr>),
     Cmp(Operand, CmpOp, Operand),
     Exists(Operand),
@@ -84,12 +93,20 @@ pub struct Condition {
 
 impl Condition {
     pub fn parse(src: &str) -> Result<Condition, ConditionError> {
+        let chars = src.chars().count();
+        if chars > MAX_CONDITION_CHARS {
+            return Err(ConditionError {
+                pos: MAX_CONDITION_CHARS + 1,
+                message: format!("condition is {chars} characters long; the limit is {MAX_CONDITION_CHARS}"),
+            });
+        }
         let tokens = lex(src)?;
         let mut p = Parser {
             tokens,
             at: 0,
             depth: 0,
-            end: src.chars().count() + 1,
+            terms: 0,
+            end: chars + 1,
             rhs_vars: Vec::new(),
         };
         if p.tokens.is_empty() {
@@ -252,13 +269,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
     Ok(out)
 }
 
-/// Nesting deeper than this is refused instead of risking the stack.
-const MAX_DEPTH: u32 = 64;
-
 struct Parser {
     tokens: Vec<(Tok, usize)>,
     at: usize,
     depth: u32,
+    /// Tests parsed so far (see [`MAX_CONDITION_TERMS`]).
+    terms: usize,
     end: usize,
     rhs_vars: Vec<(String, usize)>,
 }
@@ -296,40 +312,57 @@ impl Parser {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, ConditionError> {
+    /// Enters one level of `(` or `not`, refusing to go deeper than [`MAX_CONDITION_DEPTH`].
+    fn descend(&mut self) -> Result<(), ConditionError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
-            return Err(self.error_at(self.pos(), "expression nested too deeply"));
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(self.error_at(
+                self.pos(),
+                &format!("expression nested too deeply (more than {MAX_CONDITION_DEPTH} levels)"),
+            ));
         }
-        let mut left = self.and()?;
+        Ok(())
+    }
+
+    /// Counts one test, refusing more than [`MAX_CONDITION_TERMS`].
+    fn count_term(&mut self) -> Result<(), ConditionError> {
+        self.terms += 1;
+        if self.terms > MAX_CONDITION_TERMS {
+            return Err(self.error_at(
+                self.pos(),
+                &format!("condition has more than {MAX_CONDITION_TERMS} tests"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, ConditionError> {
+        self.descend()?;
+        let mut items = vec![self.and()?];
         while self.eat(&Tok::Or) {
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            items.push(self.and()?);
         }
         self.depth -= 1;
-        Ok(left)
+        Ok(flat(items, Expr::Or))
     }
 
     fn and(&mut self) -> Result<Expr, ConditionError> {
-        let mut left = self.unary()?;
+        let mut items = vec![self.unary()?];
         while self.eat(&Tok::And) {
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            items.push(self.unary()?);
         }
-        Ok(left)
+        Ok(flat(items, Expr::And))
     }
 
     fn unary(&mut self) -> Result<Expr, ConditionError> {
         if self.eat(&Tok::Not) {
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return Err(self.error_at(self.pos(), "expression nested too deeply"));
-            }
+            self.descend()?;
             let inner = self.unary()?;
             self.depth -= 1;
             return Ok(Expr::Not(Box::new(inner)));
         }
         if self.eat(&Tok::Exists) {
+            self.count_term()?;
             return Ok(Expr::Exists(self.operand("a variable after 'exists'")?));
         }
         if self.eat(&Tok::LParen) {
@@ -341,6 +374,7 @@ impl Parser {
     }
 
     fn test(&mut self) -> Result<Expr, ConditionError> {
+        self.count_term()?;
         let left = self.operand("a value or variable")?;
         match self.peek() {
             Some(Tok::Op(op)) => {
@@ -402,4 +436,14 @@ impl Parser {
             None => Err(self.error_at(self.end, &format!("expected {what} at the end"))),
         }
     }
+}
+
+/// One operand stays itself; several become one flat `and`/`or` node.
+fn flat(mut items: Vec<Expr>, join: fn(Vec<Expr>) -> Expr) -> Expr {
+    if items.len() == 1
+        && let Some(only) = items.pop()
+    {
+        return only;
+    }
+    join(items)
 }

@@ -15,10 +15,12 @@ fn resolve(op: &Operand, data: &Map<String, Value>, ctx: &Context) -> Value {
     }
 }
 
+/// Recurses only through `(` and `not`, which the parser bounds (`MAX_CONDITION_DEPTH`); chains
+/// of `and`/`or` are flat lists.
 pub fn eval(expr: &Expr, data: &Map<String, Value>, ctx: &Context) -> bool {
     match expr {
-        Expr::Or(a, b) => eval(a, data, ctx) || eval(b, data, ctx),
-        Expr::And(a, b) => eval(a, data, ctx) && eval(b, data, ctx),
+        Expr::Or(items) => items.iter().any(|e| eval(e, data, ctx)),
+        Expr::And(items) => items.iter().all(|e| eval(e, data, ctx)),
         Expr::Not(a) => !eval(a, data, ctx),
         Expr::Exists(op) => !resolve(op, data, ctx).is_null(),
         Expr::Truthy(op) => truthy(&resolve(op, data, ctx)),

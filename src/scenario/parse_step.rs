@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::condition::Condition;
+use super::limits::{MAX_BRANCHES, MAX_MEDIA_PER_MESSAGE};
 use super::model::{Body, MessageSpec, Next, Step};
-use super::parts::{self, media_item};
+use super::parts::{self, check_text, media_item};
 use super::problem::Sink;
 use super::rules;
 
@@ -134,7 +135,10 @@ impl StepCompiler<'_> {
         };
         let text = match obj.get("text") {
             None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => {
+                check_text(s, &format!("{field}.text"), sink);
+                s.clone()
+            }
             Some(_) => {
                 sink.error(format!("{field}.text"), "must be a string");
                 String::new()
@@ -143,6 +147,10 @@ impl StepCompiler<'_> {
         let mut media = Vec::new();
         match obj.get("media") {
             None | Some(Value::Null) => {}
+            Some(Value::Array(items)) if items.len() > MAX_MEDIA_PER_MESSAGE => sink.error(
+                format!("{field}.media"),
+                format!("has {} items; the limit is {MAX_MEDIA_PER_MESSAGE}", items.len()),
+            ),
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     if let Some(m) = media_item(item, &format!("{field}.media[{i}]"), sink) {
@@ -165,6 +173,10 @@ impl StepCompiler<'_> {
         let mut branches = Vec::new();
         let mut default = None;
         match obj.get("conditions").and_then(Value::as_array) {
+            Some(items) if items.len() > MAX_BRANCHES => sink.error(
+                "conditions",
+                format!("has {} entries; the limit is {MAX_BRANCHES}", items.len()),
+            ),
             Some(items) if !items.is_empty() => {
                 for (i, entry) in items.iter().enumerate() {
                     let f = format!("conditions[{i}]");
@@ -294,6 +306,10 @@ impl StepCompiler<'_> {
         let mut list_default = None;
         match obj.get("conditions") {
             None | Some(Value::Null) => {}
+            Some(Value::Array(items)) if items.len() > MAX_BRANCHES => sink.error(
+                "next_step.conditions",
+                format!("has {} entries; the limit is {MAX_BRANCHES}", items.len()),
+            ),
             Some(Value::Array(items)) => {
                 for (i, entry) in items.iter().enumerate() {
                     let f = format!("next_step.conditions[{i}]");

@@ -2,8 +2,10 @@
 
 use serde_json::{Map, Value};
 
+use super::limits::{MAX_BUTTONS, MAX_TEMPLATES_PER_TEXT, MAX_TEXT_CHARS};
 use super::model::MediaSpec;
 use super::problem::Sink;
+use super::template::openings;
 use super::types::Button;
 
 /// Telegram rejects callback data longer than this many bytes.
@@ -38,6 +40,13 @@ pub fn buttons(obj: &Map<String, Value>, sink: &mut Sink<'_>) -> Vec<Button> {
         sink.error(field, "must be a list of {text, value}");
         return Vec::new();
     };
+    if items.len() > MAX_BUTTONS {
+        sink.error(
+            field,
+            format!("has {} buttons; the limit is {MAX_BUTTONS}", items.len()),
+        );
+        return Vec::new();
+    }
     let mut out: Vec<Button> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let f = format!("{field}[{i}]");
@@ -61,7 +70,10 @@ pub fn buttons(obj: &Map<String, Value>, sink: &mut Sink<'_>) -> Vec<Button> {
             sink.error(format!("{f}.value"), format!("duplicate button value '{value}'"));
         }
         let text = match item.get("text") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                check_text(s, &format!("{f}.text"), sink);
+                s.clone()
+            }
             None | Some(Value::Null) => value.clone(),
             Some(_) => {
                 sink.error(format!("{f}.text"), "must be a non-empty string");
@@ -98,8 +110,11 @@ pub fn media_item(item: &Value, field: &str, sink: &mut Sink<'_>) -> Option<Medi
     sink.warn(format!("{field}.file_id"), unchecked_media_message(&file_id));
     let caption = ["caption", "description"]
         .iter()
-        .find_map(|k| obj.get(*k).and_then(Value::as_str))
-        .map(str::to_string);
+        .find_map(|k| obj.get(*k).and_then(Value::as_str).map(|c| (*k, c)))
+        .map(|(key, caption)| {
+            check_text(caption, &format!("{field}.{key}"), sink);
+            caption.to_string()
+        });
     Some(MediaSpec { kind, file_id, caption })
 }
 
@@ -107,4 +122,23 @@ pub fn media_item(item: &Value, field: &str, sink: &mut Sink<'_>) -> Option<Medi
 /// reference is unchecked. The API, which can, replaces or drops these (`http::scenarios`).
 pub fn unchecked_media_message(file_id: &str) -> String {
     format!("media alias '{file_id}' is not checked until media exists")
+}
+
+/// Reports a text (message, caption, label) longer than [`MAX_TEXT_CHARS`] or with more than
+/// [`MAX_TEMPLATES_PER_TEXT`] placeholders.
+pub fn check_text(text: &str, field: &str, sink: &mut Sink<'_>) {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        sink.error(
+            field,
+            format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}"),
+        );
+    }
+    let templates = openings(text);
+    if templates > MAX_TEMPLATES_PER_TEXT {
+        sink.error(
+            field,
+            format!("has {templates} '{{{{' placeholders; the limit is {MAX_TEMPLATES_PER_TEXT}"),
+        );
+    }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use time::Date;
 
 use super::date::{DateFormat, parse_bound};
+use super::limits::MAX_PATTERN_CHARS;
 use super::problem::Sink;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +205,7 @@ fn compile_rules(kind: InputType, v: &Map<String, Value>, sink: &mut Sink<'_>) -
         if key.ends_with("_error") || key == "error_message" {
             match value.as_str() {
                 Some(s) => {
+                    super::parts::check_text(s, &field(key), sink);
                     rules.messages.insert(key.clone(), s.to_string());
                 }
                 None => sink.error(field(key), "must be a string"),
@@ -253,6 +255,10 @@ fn compile_rules(kind: InputType, v: &Map<String, Value>, sink: &mut Sink<'_>) -
         match p.as_str() {
             // The whole input must match (GET INN anchored only the start, which let
             // "10.06 10:00 garbage" through).
+            Some(s) if s.chars().count() > MAX_PATTERN_CHARS => sink.error(
+                field("pattern"),
+                format!("is longer than {MAX_PATTERN_CHARS} characters"),
+            ),
             Some(s) => match Regex::new(&format!("^(?:{s})$")) {
                 Ok(re) => rules.pattern = Some(re),
                 Err(e) => sink.error(field("pattern"), format!("invalid regular expression: {e}")),

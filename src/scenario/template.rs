@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::types::Context;
-use super::value::{display, is_path, lookup};
+use super::value::{display, is_ident_char, is_path, lookup};
 
 /// Everything a template needs: collected data, the chat context and the display mapping.
 pub struct Vars<'a> {
@@ -34,28 +34,78 @@ impl Vars<'_> {
     }
 }
 
-/// Renders `{{…}}` placeholders in `text`.
+/// Renders `{{…}}` placeholders in `text`, in one pass: linear in the text's length however
+/// many `{{` it holds (each byte is examined a bounded number of times; see the tests).
+///
+/// A placeholder's inside can hold only path characters and whitespace, so the scan after a
+/// `{{` stops at the first other character: a `}}` there closes a placeholder, anything else
+/// means the braces are kept as written and the search for the next `{{` goes on from there.
 pub fn render(text: &str, vars: &Vars<'_>) -> String {
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find("{{") {
-        let (before, after_open) = rest.split_at(open);
-        out.push_str(before);
-        let inner_start = after_open.strip_prefix("{{").unwrap_or(after_open);
-        match inner_start.split_once("}}") {
-            Some((inner, after)) if is_path(inner.trim()) => {
-                out.push_str(&vars.show(inner.trim()));
-                rest = after;
-            }
-            _ => {
-                // Not a placeholder: keep the braces and continue after them.
-                out.push_str("{{");
-                rest = inner_start;
-            }
+    // `copied` is where the text not yet written to `out` begins; `at` is where scanning resumes.
+    let mut copied = 0;
+    let mut at = 0;
+    while let Some(open) = find_open(bytes, at) {
+        let inner_start = open + 2;
+        let inner_end = scan_inner(text, inner_start);
+        let closes = bytes.get(inner_end..inner_end + 2) == Some(b"}}".as_slice());
+        let inner = text.get(inner_start..inner_end).unwrap_or_default().trim();
+        if closes && is_path(inner) {
+            out.push_str(text.get(copied..open).unwrap_or_default());
+            out.push_str(&vars.show(inner));
+            copied = inner_end + 2;
+            at = copied;
+        } else {
+            // Not a placeholder: the braces stay as written. Nothing between the braces and
+            // `inner_end` is a `{`, so the next `{{` cannot start before `inner_end`.
+            at = inner_end;
         }
     }
-    out.push_str(rest);
+    out.push_str(text.get(copied..).unwrap_or_default());
     out
+}
+
+/// Position of the next `{{` at or after `from`.
+fn find_open(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 1 < bytes.len() {
+        tick();
+        if bytes.get(i) == Some(&b'{') && bytes.get(i + 1) == Some(&b'{') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// End of the run of path characters and whitespace starting at `from` (a byte index).
+fn scan_inner(text: &str, from: usize) -> usize {
+    let rest = text.get(from..).unwrap_or_default();
+    for (i, c) in rest.char_indices() {
+        tick();
+        if !(is_ident_char(c) || c == '.' || c.is_whitespace()) {
+            return from + i;
+        }
+    }
+    text.len()
+}
+
+/// Number of `{{` openings in a text, as counted against the scenario's template limits.
+pub fn openings(text: &str) -> usize {
+    text.matches("{{").count()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes examined by [`render`] on this thread, so a test can check the work is linear.
+    pub static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+fn tick() {
+    #[cfg(test)]
+    SCANNED.with(|c| c.set(c.get() + 1));
 }
 
 /// Renders every string inside a JSON value (object keys are kept as written).

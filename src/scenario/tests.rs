@@ -5,6 +5,7 @@ mod compile;
 mod conditions;
 mod engine;
 mod golden;
+mod hostile;
 mod inputs;
 mod props;
 

@@ -24,6 +24,7 @@ mod private_files;
 mod process;
 mod readme;
 mod scenario_cli;
+mod scenario_hostile;
 mod scenarios;
 mod slow_clients;
 mod ssrf_proxy;

@@ -320,6 +320,16 @@ both_backends!(deleting_versions_and_bots, |app: TestApp| async move {
         )
         .await;
     let id = v1["data"]["id"].as_str().unwrap().to_string();
+    // The active version is deleted once it is no longer active.
+    let (s, body) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/api/scenarios/{id}"),
+            Some(&key),
+            Some(json!({ "is_active": false })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     let (s, _) = app.delete(&format!("/v1/api/scenarios/{id}"), &key).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, body) = app.get(&format!("/v1/api/scenarios/{id}"), &key).await;
