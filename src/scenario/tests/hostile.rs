@@ -118,6 +118,7 @@ fn render_examines_each_byte_a_bounded_number_of_times() {
         data: &data,
         ctx: &c,
         mapping: &mapping,
+        escape: None,
     };
     // Each shape once made the old renderer rescan the rest of the text after every `{{`.
     let n = 20_000;
@@ -149,6 +150,7 @@ fn render_keeps_what_it_always_rendered() {
         data: &data,
         ctx: &c,
         mapping: &mapping,
+        escape: None,
     };
     for (text, want) in [
         ("Hi {{name}}!", "Hi Ann!"),
@@ -352,7 +354,7 @@ mod fuzz {
         fn render_never_panics_and_matches_the_old_renderer(text in hostile()) {
             let (data, mapping) = vars_fixture();
             let c = ctx();
-            let vars = Vars { data: &data, ctx: &c, mapping: &mapping };
+            let vars = Vars { data: &data, ctx: &c, mapping: &mapping, escape: None };
             prop_assert_eq!(render(&text, &vars), render_reference(&text, &vars));
         }
 
