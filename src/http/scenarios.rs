@@ -281,8 +281,12 @@ async fn read_upload(req: Request, state: &AppState) -> ApiResult<Value> {
 
 /// Parses an uploaded document's bytes (bounded in size and, for YAML, in nesting first).
 fn parse_document(bytes: &[u8], yaml: bool) -> ApiResult<Value> {
-    let doc = if yaml { document::from_yaml_bytes(bytes) } else { document::from_json_bytes(bytes) }
-        .map_err(document_error)?;
+    let doc = if yaml {
+        document::from_yaml_bytes(bytes)
+    } else {
+        document::from_json_bytes(bytes)
+    }
+    .map_err(document_error)?;
     // PostgreSQL cannot store a NUL character: refused alike on both backends.
     super::extract::refuse_nul(&doc)?;
     Ok(doc)

@@ -117,7 +117,18 @@ mod tests {
         // About 17 pages a commit: 6,800 pages, fewer than make the writer checkpoint, and yet
         // they reach the database file.
         write(400).await;
-        let file = std::fs::metadata(dir.path().join("c.db")).unwrap().len();
+        // The checkpointer runs on its own schedule; on a loaded machine it may need several
+        // rounds, so wait (bounded) for the file to grow rather than trusting one pause.
+        let db_file = dir.path().join("c.db");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut file = 0;
+        while std::time::Instant::now() < deadline {
+            file = std::fs::metadata(&db_file).unwrap().len();
+            if file > 24 * 1024 * 1024 {
+                break;
+            }
+            tokio::time::sleep(INTERVAL).await;
+        }
         assert!(file > 24 * 1024 * 1024, "database file holds {file} bytes");
         // 17,000 pages in all, twice what the writer lets the WAL hold: it starts over.
         write(600).await;

@@ -17,7 +17,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "media downloads", include_str!("../../migrations/sqlite/0006_media_downloads.sql")),
     (7, "events found by id", include_str!("../../migrations/sqlite/0007_events_by_id.sql")),
     (8, "pending-only queue indexes", include_str!("../../migrations/sqlite/0008_pending_indexes.sql")),
-    (10, "an update's first answer", include_str!("../../migrations/sqlite/0010_inbox_answer.sql")),
+    (9, "an update's first answer", include_str!("../../migrations/sqlite/0009_inbox_answer.sql")),
 ];
 
 #[rustfmt::skip]
@@ -30,7 +30,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "media downloads", include_str!("../../migrations/postgres/0006_media_downloads.sql")),
     (7, "events found by id", include_str!("../../migrations/postgres/0007_events_by_id.sql")),
     (8, "pending-only queue indexes", include_str!("../../migrations/postgres/0008_pending_indexes.sql")),
-    (10, "an update's first answer", include_str!("../../migrations/postgres/0010_inbox_answer.sql")),
+    (9, "an update's first answer", include_str!("../../migrations/postgres/0009_inbox_answer.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

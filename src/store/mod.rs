@@ -26,8 +26,8 @@ mod chats_retention;
 mod checkpoint;
 mod config_cache;
 mod credentials;
-mod discard;
 mod deadline;
+mod discard;
 #[cfg(test)]
 pub(crate) mod faults;
 mod health;

@@ -117,7 +117,8 @@ fn to_new(e: EventIn) -> NewEvent {
 #[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events", tag = "webhooks", request_body = EventIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Used as event_id when the body has none")),
     responses((status = 202, description = "Recorded with its deliveries; `duplicate` when the event_id was published before", body = inline(Envelope<Published>)),
-              (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope)),
+              (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope),
+              (status = 503, description = "`NOT_READY` or `TIMEOUT`: the event *may* be stored (its commit may have landed before the answer was lost); resend with the same `event_id`, which is deduplicated. `STORAGE_FULL`: nothing was written; retry after `Retry-After`", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn publish_event(
     State(state): State<AppState>,
@@ -168,7 +169,8 @@ async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEven
 
 #[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events/batch", tag = "webhooks", request_body = BatchIn,
     responses((status = 202, description = "All recorded in one transaction, in order", body = inline(Envelope<Vec<Published>>)),
-              (status = 400, description = "Invalid field (`events[i].…`)", body = ErrorEnvelope)),
+              (status = 400, description = "Invalid field (`events[i].…`)", body = ErrorEnvelope),
+              (status = 503, description = "`NOT_READY` or `TIMEOUT`: the batch *may* be stored; resend it with the same `event_id`s, which are deduplicated. `STORAGE_FULL`: nothing was written", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn publish_batch(
     State(state): State<AppState>,
