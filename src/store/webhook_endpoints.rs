@@ -79,6 +79,9 @@ pub struct EventTypeRow {
     pub updated_at: i64,
 }
 
+/// An endpoint's id, `updated_at` and stored headers, as the resealing pass reads them.
+type HeadersRow = (Uuid, i64, Json<BTreeMap<String, StoredHeader>>);
+
 impl Store {
     pub async fn create_endpoint(&self, e: &EndpointRow) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
@@ -101,7 +104,7 @@ impl Store {
     /// Stored headers of the endpoints after `after` (by id) that have any.
     pub async fn endpoint_headers_after(&self, after: Uuid, limit: i64) -> StoreResult<StoredHeadersPage> {
         let sql = "SELECT id, updated_at, headers FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2";
-        let rows: Vec<(Uuid, i64, Json<BTreeMap<String, StoredHeader>>)> = on_db!(&self.db, read pool => {
+        let rows: Vec<HeadersRow> = on_db!(&self.db, read pool => {
             sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await
         })?;
         Ok(rows.into_iter().map(|(id, at, h)| (id, at, h.0)).collect())
