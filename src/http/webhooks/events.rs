@@ -2,7 +2,7 @@
 //! read one with its per-endpoint delivery status, and resend it.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -158,11 +158,14 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 }
 
 /// Publishing needs the account to exist (an unknown account is 404, not a constraint error).
+/// Only a 500 can hide a missing account, and only a lookup that answers "no such account"
+/// makes it 404: a 503 (the database unreachable) stays a 503, which tells the client to resend.
 async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) -> ApiResult<Vec<Published>> {
     match publish(state, account_id, events).await {
-        Err(e) if e.is_internal() && state.store.get_account(account_id).await.ok().flatten().is_none() => {
-            Err(ApiError::not_found("account"))
-        }
+        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => match state.store.get_account(account_id).await {
+            Ok(None) => Err(ApiError::not_found("account")),
+            _ => Err(e),
+        },
         other => other,
     }
 }
