@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{PublishBatch, PublishedRow, QueueWrite, Store, StoreResult, now_ms};
+use crate::store::{PublishBatch, PublishedRow, QueueWrite, Store, StoreError, StoreResult, now_ms};
 
 /// Most events (or outcomes) committed in one group; bounds the transaction's size and latency.
 const MAX_GROUP: usize = 4_000;
@@ -113,7 +113,11 @@ pub async fn run(store: Store, rx: WriteRx, published: Arc<Notify>, shutdown: Ca
             }
             group
         };
-        commit_group(&store, group, &published).await;
+        if let Some(e) = commit_group(&store, group, &published).await {
+            // What queued up behind the failed group would wait a deadline of its own only to
+            // fail the same way: refuse it now; its publishers resend after the 503.
+            refuse_queued(&rx, &e).await;
+        }
     }
     // Shutdown: commit what was queued before the token fired (its publishers still wait).
     let mut rx = rx.lock().await;
@@ -126,7 +130,9 @@ pub async fn run(store: Store, rx: WriteRx, published: Arc<Notify>, shutdown: Ca
     }
 }
 
-async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
+/// Commit one group and answer its publishers. Returns the error when the database itself is
+/// unavailable (the group was refused as a whole).
+async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) -> Option<StoreError> {
     let mut publishes = Vec::new();
     let mut replies = Vec::new();
     let mut queue = Vec::new();
@@ -145,6 +151,12 @@ async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
             for (reply, rows) in replies.into_iter().zip(rows) {
                 let _ = reply.send(Ok(rows));
             }
+        }
+        Err(e) if matches!(e, StoreError::Unavailable(_)) && !store.ready().await => {
+            // The database itself is gone: each member alone would wait out its own deadline
+            // (seconds each, in turn) only to fail the same way. Answer them all now.
+            refuse_group(replies, &queue, &e);
+            return Some(e);
         }
         Err(e) if publishes.len() + queue.len() > 1 => {
             // One bad member must not fail the others: commit each on its own.
@@ -176,12 +188,40 @@ async fn commit_group(store: &Store, group: Vec<Write>, published: &Notify) {
     if had_publishes {
         published.notify_one();
     }
+    None
+}
+
+/// Refuse every write queued right now with `e`.
+async fn refuse_queued(rx: &WriteRx, e: &StoreError) {
+    let mut replies = Vec::new();
+    let mut queue = Vec::new();
+    {
+        let mut rx = rx.lock().await;
+        while let Ok(w) = rx.try_recv() {
+            match w {
+                Write::Publish { reply, .. } => replies.push(reply),
+                Write::Queue(q) => queue.push(q),
+            }
+        }
+    }
+    if !replies.is_empty() || !queue.is_empty() {
+        refuse_group(replies, &queue, e);
+    }
+}
+
+/// Every publisher of a group whose commit failed with `e` gets that error; the outcomes are
+/// dropped (their leases expire and the deliveries are attempted again).
+fn refuse_group(replies: Vec<oneshot::Sender<StoreResult<Vec<PublishedRow>>>>, queue: &[QueueWrite], e: &StoreError) {
+    tracing::warn!(error = %e, publishes = replies.len(), outcomes = queue.len(), "database unavailable; the group is refused");
+    for reply in replies {
+        let _ = reply.send(Err(e.for_each_waiter("group commit")));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EndpointRow, EventToWrite, StoreError, new_id};
+    use crate::store::{EndpointRow, EventToWrite, new_id};
     use sqlx::types::Json;
 
     /// A store with one account and one enabled endpoint that takes every event.
