@@ -46,7 +46,7 @@ pub fn spawn(state: &AppState) {
                         Err(e) => {
                             tracing::warn!(error = %e, "webhook retention pass failed");
                             s.store.workers().failed(Worker::Retention);
-                            Duration::from_secs(2)
+                            crate::store::RETRY_AFTER_FAILURE
                         }
                     };
                 }

@@ -117,7 +117,7 @@ pub async fn run(state: AppState) {
                 tracing::warn!(error = %e, "delivery claim failed; retrying shortly");
                 tokio::select! {
                     _ = state.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(poll.max(Duration::from_millis(500))) => {}
+                    _ = tokio::time::sleep(poll.max(crate::store::RETRY_AFTER_FAILURE)) => {}
                 }
             }
         }

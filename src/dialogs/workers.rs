@@ -104,10 +104,11 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
                     Ok(Some(due)) => (due - crate::store::now_ms()).clamp(5, 1_000) as u64,
                     _ => 1_000,
                 };
+                let wait = rt.store.workers().pause(Worker::Timers, Duration::from_millis(wait));
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = rt.timers_changed.notified() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {},
+                    _ = tokio::time::sleep(wait) => {},
                 }
             }
         });
@@ -117,10 +118,11 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
         tasks.spawn(async move {
             loop {
                 let step = send_due_replies(&rt).await;
-                let pause = if step == Step::Idle { 500 } else { 10 };
+                let pause = Duration::from_millis(if step == Step::Idle { 500 } else { 10 });
+                let pause = rt.store.workers().pause(Worker::Replies, pause);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(pause)) => {},
+                    _ = tokio::time::sleep(pause) => {},
                 }
             }
         });
@@ -136,10 +138,11 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
                     Ok(Some(due)) => (due - crate::store::now_ms()).clamp(5, 2_000) as u64,
                     _ => 2_000,
                 };
+                let wait = rt.store.workers().pause(Worker::Downloads, Duration::from_millis(wait));
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = rt.downloads_waiting.notified() => {},
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {},
+                    _ = tokio::time::sleep(wait) => {},
                 }
             }
         });

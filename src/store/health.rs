@@ -5,6 +5,12 @@
 //! `deadline`), so once the database is back its next step clears it.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// How soon a worker whose last step failed tries again: soon enough that `/ready` turns 200
+/// within a fraction of a second of the database coming back, seldom enough not to spin (each
+/// try is one call under its deadline).
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(250);
 
 /// The workers that report here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +80,16 @@ impl WorkerHealth {
         metrics::counter!("worker_errors_total", "worker" => worker.name()).increment(1);
     }
 
+    /// How long `worker` waits before its next step: `idle` normally, [`RETRY_AFTER_FAILURE`]
+    /// when its last step failed.
+    pub fn pause(&self, worker: Worker, idle: Duration) -> Duration {
+        if self.failing_since[worker as usize].load(Ordering::Relaxed) != 0 {
+            idle.min(RETRY_AFTER_FAILURE)
+        } else {
+            idle
+        }
+    }
+
     /// The workers whose last step failed (those `/ready` reports).
     pub fn failing(&self) -> Vec<&'static str> {
         Worker::ALL
@@ -98,5 +114,19 @@ mod tests {
         assert_eq!(health.failing(), vec!["delivery"]);
         health.succeeded(Worker::Delivery);
         assert!(health.failing().is_empty());
+    }
+
+    #[test]
+    fn a_failing_worker_tries_again_soon_and_a_healthy_one_keeps_its_pace() {
+        let health = WorkerHealth::default();
+        let idle = Duration::from_secs(2);
+        assert_eq!(health.pause(Worker::Downloads, idle), idle);
+        health.failed(Worker::Downloads);
+        assert_eq!(health.pause(Worker::Downloads, idle), RETRY_AFTER_FAILURE);
+        assert_eq!(health.pause(Worker::Timers, idle), idle);
+        assert_eq!(
+            health.pause(Worker::Downloads, Duration::from_millis(20)),
+            Duration::from_millis(20)
+        );
     }
 }

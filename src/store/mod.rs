@@ -47,7 +47,7 @@ pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
 pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow, PendingBotEvent};
 pub use credentials::{BotWithCredential, Credential};
-pub use health::{Worker, WorkerHealth};
+pub use health::{RETRY_AFTER_FAILURE, Worker, WorkerHealth};
 pub use media::{
     MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
 };
