@@ -71,10 +71,11 @@ pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpN
 
 fn processing_error(e: StoreError) -> ApiError {
     match &e {
-        // The database was busy or unreachable: Telegram's retry will find it back.
-        StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
-        | StoreError::Unavailable(_)
-        | StoreError::Other(_) => {
+        // An unreachable or full database reads as such (503 with Retry-After), as on every
+        // other route; Telegram redelivers any non-2xx, and the update is processed once.
+        StoreError::Unavailable(_) | StoreError::StorageFull(_) => ApiError::from(e),
+        // A dialog step failed in a way a retry can mend: Telegram's redelivery finds it back.
+        StoreError::Other(_) => {
             tracing::warn!(error = %e, "update processing failed; a retry can succeed");
             ApiError::processing_failed("the update could not be processed now; retry later")
         }
@@ -94,7 +95,8 @@ fn processing_error(e: StoreError) -> ApiError {
         (status = 413, description = "PAYLOAD_TOO_LARGE", body = ErrorEnvelope),
         (status = 422, description = "PROCESSING_FAILED: a retry can succeed", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED: over the bot's webhook budget; see Retry-After", body = ErrorEnvelope),
-        (status = 500, description = "INTERNAL_ERROR", body = ErrorEnvelope)))]
+        (status = 500, description = "INTERNAL_ERROR", body = ErrorEnvelope),
+        (status = 503, description = "NOT_READY or STORAGE_FULL: the database is unreachable or full; Telegram's redelivery is processed once", body = ErrorEnvelope)))]
 async fn receive_update(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
