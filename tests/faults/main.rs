@@ -3,6 +3,8 @@
 
 mod support;
 
+mod db_outage;
+mod db_proxy;
 mod disk_full;
 #[allow(dead_code)]
 #[path = "../api/fake_telegram.rs"]

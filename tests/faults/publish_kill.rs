@@ -3,14 +3,15 @@
 //! `event_id` and never becomes a second event. Duplicate deliveries are allowed after a crash:
 //! they are counted and printed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::support::{
-    Backend, FAST_NODE, NodeSpec, Receiver, client, create_account, create_endpoint, fresh_postgres, wait_until,
+    Backend, FAST_NODE, NodeSpec, Receiver, client, create_account, create_endpoint, fresh_postgres, one_event_per_seq,
+    seq_event, wait_until,
 };
 
 const PUBLISHERS: u64 = 12;
@@ -58,7 +59,7 @@ async fn kill_9_under_publish_load(backend: Backend) {
                 let status = http
                     .post(&url)
                     .bearer_auth(&admin)
-                    .json(&event(seq))
+                    .json(&seq_event(seq))
                     .send()
                     .await
                     .map(|r| r.status());
@@ -99,7 +100,7 @@ async fn kill_9_under_publish_load(backend: Backend) {
         let resp = http
             .post(events_url(&node.base))
             .bearer_auth(&admin)
-            .json(&event(*seq))
+            .json(&seq_event(*seq))
             .send()
             .await
             .unwrap();
@@ -114,26 +115,12 @@ async fn kill_9_under_publish_load(backend: Backend) {
     let want: HashSet<u64> = acknowledged.iter().copied().collect();
     rx.wait_for_seqs(&want, Duration::from_secs(60)).await;
 
-    let deliveries = rx.deliveries();
-    let mut ids_per_seq: HashMap<u64, HashSet<String>> = HashMap::new();
-    for d in &deliveries {
-        if let Some(seq) = d.data["seq"].as_u64() {
-            ids_per_seq.entry(seq).or_default().insert(d.webhook_id.clone());
-        }
-    }
-    let split: Vec<_> = ids_per_seq.iter().filter(|(_, ids)| ids.len() > 1).collect();
-    assert!(split.is_empty(), "an event_id became two events: {split:?}");
-    let duplicates = deliveries.len() - ids_per_seq.len();
+    let (delivered, duplicates) = one_event_per_seq(&rx.deliveries());
     println!(
         "faults: publish_kill backend={} acknowledged={before_resend} in_doubt={} in_doubt_already_stored={already_stored} \
-         delivered_before_kill={delivered_before_kill} delivered={} lost=0 duplicates={duplicates}",
+         delivered_before_kill={delivered_before_kill} delivered={delivered} lost=0 duplicates={duplicates}",
         backend.name(),
         in_doubt.len(),
-        ids_per_seq.len(),
     );
     node.kill_9().await;
-}
-
-fn event(seq: u64) -> Value {
-    json!({ "event_type": "order.created", "event_id": format!("seq-{seq}"), "payload": { "seq": seq } })
 }

@@ -350,6 +350,26 @@ impl Receiver {
     }
 }
 
+/// The event a publisher sends as number `seq`: its own `event_id`, so a resend is recognised.
+pub fn seq_event(seq: u64) -> Value {
+    json!({ "event_type": "order.created", "event_id": format!("seq-{seq}"), "payload": { "seq": seq } })
+}
+
+/// What the endpoint received, checked: each `data.seq` arrived under one `webhook-id` (its
+/// `event_id` never became two events). Returns the events received and the repeated
+/// deliveries among them.
+pub fn one_event_per_seq(deliveries: &[Delivery]) -> (usize, usize) {
+    let mut ids_per_seq: HashMap<u64, HashSet<&str>> = HashMap::new();
+    for d in deliveries {
+        if let Some(seq) = d.data["seq"].as_u64() {
+            ids_per_seq.entry(seq).or_default().insert(&d.webhook_id);
+        }
+    }
+    let split: Vec<_> = ids_per_seq.iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(split.is_empty(), "an event_id became two events: {split:?}");
+    (ids_per_seq.len(), deliveries.len() - ids_per_seq.len())
+}
+
 /// Leaves the in-flight count of a `webhook-id` even when the sender hangs up mid-request and
 /// the handler is dropped.
 struct InFlight {
