@@ -34,9 +34,16 @@ const RELEASE_CHECK: Duration = Duration::from_secs(2);
 /// server that ping would keep the connection's pool slot forever. This check runs first and,
 /// when the connection does not answer in time, has sqlx drop it instead. A connection left
 /// inside a failed transaction is dropped too (`discard`).
+///
+/// Each new connection also asks the server to probe it with TCP keepalives (see
+/// [`SERVER_KEEPALIVE`]). The client side notices a dead connection by the deadlines; the
+/// server would otherwise keep the backend of a connection lost in a network partition — and
+/// the row locks of its open transaction, which other nodes then wait on — for the operating
+/// system's default of two hours.
 pub fn pool_options() -> PgPoolOptions {
     PgPoolOptions::new()
         .acquire_timeout(ACQUIRE)
+        .after_connect(|conn: &mut PgConnection, _| Box::pin(async move { ask_for_keepalives(conn).await }))
         .after_release(|conn: &mut PgConnection, _| {
             Box::pin(async move {
                 let check = async {
@@ -52,6 +59,33 @@ pub fn pool_options() -> PgPoolOptions {
                 }
             })
         })
+}
+
+/// Session settings that make the server notice a vanished client within about a minute: a
+/// probe after 30 s of silence, then every 10 s, given up after 3 unanswered; unacknowledged
+/// data abandoned after 30 s.
+pub const SERVER_KEEPALIVE: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "30"),
+    ("tcp_keepalives_interval", "10"),
+    ("tcp_keepalives_count", "3"),
+    ("tcp_user_timeout", "30000"),
+];
+
+/// Apply [`SERVER_KEEPALIVE`]. A server that refuses one (an older version, a pooler in
+/// between) keeps its own setting: worth a warning, not a failed connection.
+async fn ask_for_keepalives(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    for (name, value) in SERVER_KEEPALIVE {
+        let set = sqlx::query("SELECT set_config($1, $2, false)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *conn);
+        match tokio::time::timeout(CALL, set).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(setting = name, error = %e, "the database refused a keepalive setting"),
+            Err(_) => return Err(missed()),
+        }
+    }
+    Ok(())
 }
 
 /// What a call that missed its deadline returns.
@@ -138,6 +172,30 @@ mod tests {
             StoreError::from(sqlx::Error::RowNotFound),
             StoreError::Database(_)
         ));
+    }
+
+    /// Each pooled connection carries the keepalive settings, so the server ends the backend of
+    /// a client lost in a partition (and releases its locks) within about a minute.
+    #[tokio::test]
+    async fn every_connection_asks_the_server_for_keepalives_postgres() {
+        let Ok(url) = std::env::var("HOOKLINE_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var("HOOKLINE_REQUIRE_POSTGRES").is_err(),
+                "HOOKLINE_REQUIRE_POSTGRES is set but HOOKLINE_TEST_DATABASE_URL is not"
+            );
+            eprintln!("SKIPPED (PostgreSQL): keepalive settings — set HOOKLINE_TEST_DATABASE_URL to run it");
+            return;
+        };
+        let pool = pool_options().max_connections(2).connect(&url).await.unwrap();
+        for (name, want) in SERVER_KEEPALIVE {
+            let got: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(got, want, "{name}");
+        }
+        pool.close().await;
     }
 
     #[tokio::test]
