@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every fuzz target in fuzz/ for a bounded time, one after the other, and print what each
-# did (executions, corpus size, crashes). Needs a nightly toolchain and cargo-fuzz; without
-# them it says so and exits 0 (the same inputs run as property tests in `cargo test`).
+# did (executions, corpus size, crashes). Each starts from the committed seeds (fuzz/seeds/,
+# read only) and its working corpus (fuzz/corpus/, not committed). Needs a nightly toolchain
+# and cargo-fuzz; without them it says so and exits 0: `cargo test --test fuzz_replay` runs the
+# same targets over the seeds on stable.
 #
 #   .ci/fuzz.sh [SECONDS_PER_TARGET]
 set -euo pipefail
@@ -21,8 +23,8 @@ for target in $(cargo +nightly fuzz list); do
   log=$(mktemp)
   mkdir -p "corpus/$target"
   status=0
-  nice cargo +nightly fuzz run -s none "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
-    -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  nice cargo +nightly fuzz run -s none "$target" "corpus/$target" "seeds/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   corpus=$(find "corpus/$target" -type f | wc -l)
   echo "fuzz: $target ${seconds}s executions=${runs:-?} corpus=$corpus exit=$status"

@@ -1,8 +1,7 @@
-//! A scenario uploaded as JSON: parsed, then compiled (conditions, templates, step graph).
+//! libFuzzer entry for `targets::scenario_json` (see `fuzz/targets.rs`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|body: &[u8]| {
-    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) {
-        let _ = hookline::scenario::Scenario::compile(&doc);
-    }
-});
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::scenario_json(data));

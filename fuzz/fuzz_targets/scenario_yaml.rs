@@ -1,8 +1,7 @@
-//! A scenario uploaded as YAML: parsed as the upload route parses it, then compiled.
+//! libFuzzer entry for `targets::scenario_yaml` (see `fuzz/targets.rs`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|text: &str| {
-    if let Ok(doc) = serde_norway::from_str::<serde_json::Value>(text) {
-        let _ = hookline::scenario::Scenario::compile(&doc);
-    }
-});
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::scenario_yaml(data));

@@ -1,6 +1,7 @@
-//! A Telegram webhook body, as the inbound handler parses it.
+//! libFuzzer entry for `targets::telegram_update` (see `fuzz/targets.rs`).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|body: &[u8]| {
-    let _ = hookline::platforms::telegram::update::parse_update(body);
-});
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::telegram_update(data));

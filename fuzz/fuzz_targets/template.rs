@@ -1,16 +1,7 @@
-//! A message template rendered with collected variables and a display mapping.
+//! libFuzzer entry for `targets::template` (see `fuzz/targets.rs`).
 #![no_main]
 
-use hookline::scenario::template::{Vars, render};
-use hookline::scenario::types::Context;
+#[path = "../targets.rs"]
+mod targets;
 
-libfuzzer_sys::fuzz_target!(|text: &str| {
-    let data = serde_json::json!({"x": "{{x}}", "name": "<b>Ann</b>", "user": {"first_name": "Bo"}});
-    let mapping = serde_json::json!({"x": {"{{x}}": "mapped"}});
-    let vars = Vars {
-        data: data.as_object().unwrap(),
-        ctx: &Context::default(),
-        mapping: mapping.as_object().unwrap(),
-    };
-    let _ = render(text, &vars);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::template(data));

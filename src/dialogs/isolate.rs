@@ -41,7 +41,31 @@ pub fn plan_or_skip(
     item: Item,
     now_ms: i64,
 ) -> ChatWrite {
-    let first = run(|| plan::plan(ctx, chat_id, snapshot.clone(), vec![item.clone()], now_ms, &mut new_id));
+    plan_or_skip_with(plan::plan, ctx, chat_id, snapshot, item, now_ms)
+}
+
+/// The planner's signature, so that a test can put a failing one in its place.
+type Planner = fn(&BotCtx, &str, Option<DialogSnapshot>, Vec<Item>, i64, &mut IdFn) -> ChatWrite;
+type IdFn = fn() -> uuid::Uuid;
+
+fn plan_or_skip_with(
+    planner: Planner,
+    ctx: &BotCtx,
+    chat_id: &str,
+    snapshot: Option<DialogSnapshot>,
+    item: Item,
+    now_ms: i64,
+) -> ChatWrite {
+    let first = run(|| {
+        planner(
+            ctx,
+            chat_id,
+            snapshot.clone(),
+            vec![item.clone()],
+            now_ms,
+            &mut (new_id as IdFn),
+        )
+    });
     match first {
         Ok(write) => write,
         Err(reason) => {
@@ -51,17 +75,24 @@ pub fn plan_or_skip(
             };
             tracing::error!(bot_id = %ctx.bot_id, chat_id, kind, reason, "planning a chat's input panicked; the input is skipped");
             metrics::counter!("dialog_step_panics_total", "kind" => kind).increment(1);
-            skipped(ctx, chat_id, snapshot, item, now_ms)
+            skipped(planner, ctx, chat_id, snapshot, item, now_ms)
         }
     }
 }
 
-fn skipped(ctx: &BotCtx, chat_id: &str, snapshot: Option<DialogSnapshot>, item: Item, now_ms: i64) -> ChatWrite {
+fn skipped(
+    planner: Planner,
+    ctx: &BotCtx,
+    chat_id: &str,
+    snapshot: Option<DialogSnapshot>,
+    item: Item,
+    now_ms: i64,
+) -> ChatWrite {
     let without = BotCtx {
         scenario: None,
         ..ctx.clone()
     };
-    let mut write = plan::plan(&without, chat_id, snapshot, vec![item], now_ms, &mut new_id);
+    let mut write = planner(&without, chat_id, snapshot, vec![item], now_ms, &mut (new_id as IdFn));
     for row in &mut write.inbox {
         if let Value::Object(result) = &mut row.result {
             result.insert("note".into(), json!(SKIPPED_NOTE));
@@ -72,7 +103,63 @@ fn skipped(ctx: &BotCtx, chat_id: &str, snapshot: Option<DialogSnapshot>, item: 
 
 #[cfg(test)]
 mod tests {
-    use super::run;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::dialogs::plan::DialogChange;
+
+    fn echo_ctx() -> BotCtx {
+        let doc = json!({"start_step": "echo", "steps": {"echo": {"message": {"text": "got {{last}}"},
+            "expected_input": {"type": "text", "variable": "last"}, "next_step": "echo"}}});
+        BotCtx {
+            bot_id: new_id(),
+            account_id: new_id(),
+            platform: "telegram",
+            scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
+        }
+    }
+
+    fn text_item(text: &str) -> Item {
+        let body = json!({"update_id": 1, "message": {"message_id": 5, "date": 1,
+            "chat": {"id": 7, "type": "private"}, "from": {"id": 7, "is_bot": false, "first_name": "Ann"}, "text": text}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let parsed = crate::platforms::telegram::update::parse_update(&body).unwrap();
+        Item::Update {
+            inbox_id: new_id(),
+            body,
+            parsed: Box::new(parsed),
+            media: None,
+        }
+    }
+
+    /// The planner, except that it panics whenever the bot has a scenario to run.
+    fn panicking(
+        ctx: &BotCtx,
+        chat_id: &str,
+        snapshot: Option<DialogSnapshot>,
+        items: Vec<Item>,
+        now_ms: i64,
+        ids: &mut IdFn,
+    ) -> ChatWrite {
+        assert!(ctx.scenario.is_none(), "a bug in the scenario engine");
+        plan::plan(ctx, chat_id, snapshot, items, now_ms, ids)
+    }
+
+    #[test]
+    fn a_planner_panic_records_the_update_as_skipped_and_leaves_the_dialog_alone() {
+        let ctx = echo_ctx();
+        // The real planner answers the text and starts a dialog…
+        let normal = plan_or_skip(&ctx, "7", None, text_item("hi"), 1_000);
+        assert!(!normal.outbox.is_empty());
+        assert!(!matches!(normal.dialog, DialogChange::Unchanged));
+        // …one that panics costs that update only: it is recorded (so a redelivery is a
+        // duplicate, not a crash loop) with the note, nothing is sent, the dialog is untouched.
+        let write = plan_or_skip_with(panicking, &ctx, "7", None, text_item("hi"), 1_000);
+        assert_eq!(write.inbox.len(), 1);
+        assert_eq!(write.inbox[0].result["note"], SKIPPED_NOTE);
+        assert!(write.outbox.is_empty());
+        assert!(matches!(write.dialog, DialogChange::Unchanged));
+    }
 
     #[test]
     fn a_panic_becomes_an_error_with_its_message_and_the_thread_goes_on() {
