@@ -125,7 +125,6 @@ impl Application {
         spawn_maintenance(&state);
         crate::dialogs::workers::spawn(state.runtime.clone(), &state.tasks, state.shutdown.clone());
         crate::delivery::Delivery::spawn(&state);
-        crate::dialogs::relay::spawn(&state);
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let stop = shutdown.clone();

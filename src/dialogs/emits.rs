@@ -2,7 +2,7 @@
 //! so what `delivery::publish` checks must be checked before that write: an event a scenario's
 //! `action` emits under one of the account's own event types must match the JSON Schema the
 //! account gave that type (the platform's types have none). An event that would be refused is
-//! dropped with a warning and the conversation goes on, as it did when a relay published them.
+//! dropped with a warning and a metric, and the conversation goes on.
 
 use uuid::Uuid;
 

@@ -12,7 +12,6 @@ mod emits;
 pub mod isolate;
 pub mod locks;
 pub mod plan;
-pub mod relay;
 pub mod sender;
 pub mod snapshots;
 pub mod workers;

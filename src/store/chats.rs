@@ -93,8 +93,6 @@ pub(super) const CHAT_HEAD: &str =
 /// Chats with a reply due now and not leased.
 pub(super) const DUE_CHATS: &str = "SELECT DISTINCT bot_id, platform, chat_id FROM outbox
      WHERE status = 'pending' AND next_attempt_at <= $1 AND lease_until <= $1 LIMIT $2";
-pub(super) const UNPUBLISHED_BOT_EVENTS: &str =
-    "SELECT id, account_id, event_type, payload FROM bot_events WHERE published_at IS NULL ORDER BY id LIMIT $1";
 pub(super) const DELETE_DIALOG: &str = "DELETE FROM dialogs WHERE id = $1 AND version = $2";
 pub(super) const CLEAR_TIMER: &str = "DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3";
 pub(super) const SET_TIMER: &str =
@@ -673,51 +671,5 @@ impl Store {
             )
             .bind(dialog_id).bind(page.after_or_nil()).bind(page.fetch_limit()).fetch_all(pool).await
         })?)
-    }
-}
-
-/// An event a bot produced, waiting to be handed to the outbound publisher.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct PendingBotEvent {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub event_type: String,
-    pub payload: String,
-}
-
-impl Store {
-    pub async fn unpublished_bot_events(&self, limit: i64) -> StoreResult<Vec<PendingBotEvent>> {
-        Ok(on_db!(&self.db, read pool => {
-            sqlx::query_as::<_, PendingBotEvent>(UNPUBLISHED_BOT_EVENTS)
-            .bind(limit).fetch_all(pool).await
-        })?)
-    }
-
-    pub async fn mark_bot_events_published(&self, ids: &[Uuid]) -> StoreResult<()> {
-        use super::webhook_rows as rows;
-        let now = now_ms();
-        let style = self.db.style();
-        // One statement per chunk of ids, not one per id: a backlog left by an earlier
-        // version can be large, and SQLite has one writer.
-        on_db!(&self.db, write pool => {
-            let mut tx = pool.begin().await?;
-            for part in rows::parts(style, ids, 1, 256, |_| 16) {
-                let sql = format!(
-                    "UPDATE bot_events SET published_at = {} WHERE id IN ({})",
-                    style.param(1),
-                    rows::in_list(style, part.rows, 2)
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-                for id in part.items {
-                    q = q.bind(*id);
-                }
-                for _ in 0..part.padding(1) {
-                    q = q.bind(None::<Uuid>);
-                }
-                q.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        })
     }
 }

@@ -1,19 +1,15 @@
 //! Retention of the chat flow's bookkeeping: the inbox (which answers a repeated update as a
-//! duplicate), replies already sent or given up on, and bot events already published. None of
-//! them is read once done, except the inbox while the platform may still redeliver an update;
-//! without retention they grow with every update for as long as hookline runs.
+//! duplicate) and replies already sent or given up on. Neither is read once done, except the
+//! inbox while the platform may still redeliver an update; without retention they grow with
+//! every update for as long as hookline runs.
 //!
-//! Rows still to do (a pending reply, an unpublished event) are never removed, however old.
+//! Rows still to do (a pending reply) are never removed, however old.
 
 use super::webhook_log::first_id_at;
 use super::{Store, StoreResult, on_db};
 
 /// The chat tables' finished rows, oldest first, each removed in chunks of `chunk`.
-const TABLES: [(&str, &str); 3] = [
-    ("inbox", "status <> 'pending'"),
-    ("outbox", "status <> 'pending'"),
-    ("bot_events", "published_at IS NOT NULL"),
-];
+const TABLES: [(&str, &str); 2] = [("inbox", "status <> 'pending'"), ("outbox", "status <> 'pending'")];
 
 impl Store {
     /// One retention chunk per chat table: finished rows created before `cutoff` (ms). Ids

@@ -18,6 +18,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "events found by id", include_str!("../../migrations/sqlite/0007_events_by_id.sql")),
     (8, "pending-only queue indexes", include_str!("../../migrations/sqlite/0008_pending_indexes.sql")),
     (9, "an update's first answer", include_str!("../../migrations/sqlite/0009_inbox_answer.sql")),
+    (10, "no bot_events table", include_str!("../../migrations/sqlite/0010_drop_bot_events.sql")),
 ];
 
 #[rustfmt::skip]
@@ -31,6 +32,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "events found by id", include_str!("../../migrations/postgres/0007_events_by_id.sql")),
     (8, "pending-only queue indexes", include_str!("../../migrations/postgres/0008_pending_indexes.sql")),
     (9, "an update's first answer", include_str!("../../migrations/postgres/0009_inbox_answer.sql")),
+    (10, "no bot_events table", include_str!("../../migrations/postgres/0010_drop_bot_events.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

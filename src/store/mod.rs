@@ -45,7 +45,7 @@ mod webhook_rows;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
-pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow, PendingBotEvent};
+pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
 pub use credentials::{BotWithCredential, Credential};
 pub use health::{RETRY_AFTER_FAILURE, Worker, WorkerHealth};
 pub use media::{
@@ -188,7 +188,7 @@ pub(crate) use on_db;
 /// thread, or to the PostgreSQL server), and taking it again waits for that: under load that
 /// was a fifth of a chat group's time. A committer gives the connection back as soon as its
 /// queue is empty or it has held it for [`Held::BUDGET`], so other writers (the API, the
-/// relay, maintenance) wait at most that long on SQLite's single writer.
+/// workers, maintenance) wait at most that long on SQLite's single writer.
 pub struct Held {
     conn: HeldConn,
     since: std::time::Instant,

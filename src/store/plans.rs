@@ -2,7 +2,7 @@
 //! A partial index serves a query only when the query's own WHERE implies the index's, so a
 //! query that bound its status as a parameter, say, would quietly scan every reply ever sent.
 
-use super::chats::{CHAT_HEAD, DUE_CHATS, UNPUBLISHED_BOT_EVENTS};
+use super::chats::{CHAT_HEAD, DUE_CHATS};
 use super::webhook_queue::CLAIM_SQLITE;
 use super::{Db, Store};
 
@@ -26,7 +26,6 @@ async fn queue_queries_use_the_pending_only_indexes() {
     for (sql, indexes) in [
         (CHAT_HEAD, &["outbox_chat"][..]),
         (DUE_CHATS, &["outbox_due", "outbox_chat"][..]),
-        (UNPUBLISHED_BOT_EVENTS, &["bot_events_unpublished"][..]),
         (CLAIM_SQLITE, &["webhook_deliveries_due"][..]),
     ] {
         let plan = plan(&store, sql).await;

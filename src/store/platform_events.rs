@@ -2,10 +2,9 @@
 //! `order.created`, …) are published in the very transaction that records the chat change they
 //! describe: the event row and one pending delivery per matching endpoint, the rows
 //! `delivery::publish` writes. So an acknowledged update's events are deliverable at once, and
-//! the events cost one write instead of a row kept for a relay to publish later.
+//! cost one write instead of a row kept for a second step to publish later.
 //!
-//! Their `event_id` (the idempotency key) is `bot_<id>`. The `bot_events` table and its relay
-//! remain only for rows an earlier version left unpublished.
+//! Their `event_id` (the idempotency key) is `bot_<id>`.
 //!
 //! The writes are macros because they run inside each backend's transaction (see `on_db!`);
 //! what they decide is in plain functions.
