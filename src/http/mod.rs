@@ -42,10 +42,10 @@ use crate::error::ApiError;
         (name = "bots", description = "Bots: the owners of scenarios, credentials, dialogs and media"),
         (name = "scenarios", description = "Scenario versions: upload, list, activate (roll back)"),
         (name = "dialogs", description = "Conversations of a bot, with their history"),
-        (name = "webhooks", description = "The Telegram webhook receiver and its registration"),
+        (name = "platform-webhooks", description = "Inbound: the updates a messaging platform (Telegram) posts to hookline, and registering hookline's URL with the platform"),
         (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
-        (name = "webhooks", description = "Outbound webhooks: endpoints, event types, events, attempts, replay"),
+        (name = "outbound-webhooks", description = "Outbound: the signed events hookline delivers to your endpoints — endpoints, event types, events, attempts, replay"),
     ),
     modifiers(&SecurityAddon)
 )]

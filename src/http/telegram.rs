@@ -1,6 +1,6 @@
-//! The seed's production core: `POST /v1/api/webhooks/telegram/{bot_id}` (no API key: Telegram
-//! authenticates with the secret token registered for the bot), plus the bot's own webhook
-//! management (`/set`, `/status`, `/delete`).
+//! The inbound Telegram webhook, `POST /v1/api/webhooks/telegram/{bot_id}` (no API key:
+//! Telegram authenticates with the secret token registered for the bot), plus the bot's own
+//! webhook management (`/set`, `/status`, `/delete`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How often a copy of an update looks for the first copy's answer.
 const ANSWER_POLL: Duration = Duration::from_millis(25);
 
-/// The seed's success `data`. Recorded with the update the first time it is answered: every
+/// The success answer's `data` (GET INN's shape, plus `duplicate`). Recorded with the update the first time it is answered: every
 /// later or concurrent copy of the update gets the same answer, with `duplicate: true`.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct WebhookAck {
@@ -83,7 +83,7 @@ fn processing_error(e: StoreError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}", tag = "platform-webhooks",
     request_body(description = "A Telegram Update object", content = Object),
     params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token hookline registered with Telegram")),
     responses(
@@ -277,7 +277,7 @@ fn webhook_error(e: WebhookError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}/set", tag = "webhooks", request_body = SetWebhookIn,
+#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}/set", tag = "platform-webhooks", request_body = SetWebhookIn,
     responses((status = 200, description = "Registered; Telegram's view of the webhook", body = inline(Envelope<WebhookStatus>)),
               (status = 400, description = "Invalid options, no public_url, or Telegram refused", body = ErrorEnvelope),
               (status = 404, description = "No such bot, or no active Telegram credentials", body = ErrorEnvelope)),
@@ -318,7 +318,7 @@ async fn set_webhook(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/telegram/{bot_id}/status", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/telegram/{bot_id}/status", tag = "platform-webhooks",
     responses((status = 200, description = "Telegram's getWebhookInfo", body = inline(Envelope<WebhookStatus>)),
               (status = 404, description = "No such bot, or no active Telegram credentials", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -333,7 +333,7 @@ async fn webhook_status(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}/delete", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}/delete", tag = "platform-webhooks",
     responses((status = 200, description = "Removed at Telegram", body = inline(Envelope<Object>)),
               (status = 404, description = "No such bot, or no active Telegram credentials", body = ErrorEnvelope)),
     security(("api_key" = [])))]

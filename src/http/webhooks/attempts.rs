@@ -115,7 +115,7 @@ impl AttemptQuery {
     }
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/attempts", tag = "webhooks", params(AttemptQuery),
+#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/attempts", tag = "outbound-webhooks", params(AttemptQuery),
     responses((status = 200, description = "Oldest first", body = inline(Envelope<Vec<AttemptOut>>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn list_endpoint_attempts(
@@ -130,7 +130,7 @@ async fn list_endpoint_attempts(
     Ok(ApiPage::from_rows(rows, page, |a| a.id, AttemptOut::summary))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/events/{event_id}/attempts", tag = "webhooks", params(AttemptQuery),
+#[utoipa::path(get, path = "/v1/api/webhooks/events/{event_id}/attempts", tag = "outbound-webhooks", params(AttemptQuery),
     responses((status = 200, description = "Oldest first", body = inline(Envelope<Vec<AttemptOut>>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn list_event_attempts(
@@ -145,7 +145,7 @@ async fn list_event_attempts(
     Ok(ApiPage::from_rows(rows, page, |a| a.id, AttemptOut::summary))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/attempts/{attempt_id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/attempts/{attempt_id}", tag = "outbound-webhooks",
     responses((status = 200, description = "One attempt in full", body = inline(Envelope<AttemptOut>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn get_attempt(

@@ -312,7 +312,7 @@ fn validate_metadata(m: Option<Value>) -> ApiResult<Value> {
     Ok(m)
 }
 
-#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/endpoints", tag = "webhooks", request_body = EndpointIn,
+#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/endpoints", tag = "outbound-webhooks", request_body = EndpointIn,
     responses((status = 201, description = "Created; read the signing secret with GET …/secret", body = inline(Envelope<EndpointOut>)),
               (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -361,7 +361,7 @@ async fn create_endpoint(
     Ok(Created(row.into()))
 }
 
-#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/endpoints", tag = "webhooks", params(PageQuery),
+#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/endpoints", tag = "outbound-webhooks", params(PageQuery),
     responses((status = 200, description = "OK", body = inline(Envelope<Vec<EndpointOut>>)), (status = 403, description = "Forbidden", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn list_endpoints(
@@ -376,7 +376,7 @@ async fn list_endpoints(
     Ok(ApiPage::from_rows(rows, page, |e| e.id, EndpointOut::from))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "outbound-webhooks",
     responses((status = 200, description = "OK", body = inline(Envelope<EndpointOut>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn get_endpoint(
@@ -387,7 +387,7 @@ async fn get_endpoint(
     Ok(ApiOk(load_endpoint(&state, &auth, &endpoint_id).await?.into()))
 }
 
-#[utoipa::path(patch, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "webhooks", request_body = EndpointPatch,
+#[utoipa::path(patch, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "outbound-webhooks", request_body = EndpointPatch,
     responses((status = 200, description = "Updated", body = inline(Envelope<EndpointOut>)), (status = 400, description = "Invalid field", body = ErrorEnvelope),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -450,7 +450,7 @@ async fn update_endpoint(
     Ok(ApiOk(e.into()))
 }
 
-#[utoipa::path(delete, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "outbound-webhooks",
     responses((status = 204, description = "Deleted with its deliveries"), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn delete_endpoint(

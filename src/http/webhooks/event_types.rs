@@ -138,7 +138,7 @@ fn account_of(auth: &Auth, q: &AccountQuery) -> ApiResult<Uuid> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/event-types", tag = "webhooks", request_body = EventTypeIn,
+#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/event-types", tag = "outbound-webhooks", request_body = EventTypeIn,
     responses((status = 201, description = "Created", body = inline(Envelope<EventTypeOut>)), (status = 400, description = "Invalid field", body = ErrorEnvelope),
               (status = 409, description = "Name taken (by the account or the platform)", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -173,7 +173,7 @@ async fn create_event_type(
     Ok(Created(row.into()))
 }
 
-#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/event-types", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/event-types", tag = "outbound-webhooks",
     responses((status = 200, description = "Platform types first, then the account's (by name)", body = inline(Envelope<Vec<EventTypeOut>>))),
     security(("api_key" = [])))]
 async fn list_event_types(
@@ -194,7 +194,7 @@ async fn list_event_types(
     Ok(ApiOk(out))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/event-types/{name}", tag = "webhooks", params(AccountQuery),
+#[utoipa::path(get, path = "/v1/api/webhooks/event-types/{name}", tag = "outbound-webhooks", params(AccountQuery),
     responses((status = 200, description = "OK", body = inline(Envelope<EventTypeOut>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn get_event_type(
@@ -215,7 +215,7 @@ async fn get_event_type(
     Ok(ApiOk(row.into()))
 }
 
-#[utoipa::path(patch, path = "/v1/api/webhooks/event-types/{name}", tag = "webhooks", params(AccountQuery), request_body = EventTypePatch,
+#[utoipa::path(patch, path = "/v1/api/webhooks/event-types/{name}", tag = "outbound-webhooks", params(AccountQuery), request_body = EventTypePatch,
     responses((status = 200, description = "Updated", body = inline(Envelope<EventTypeOut>)), (status = 403, description = "Platform types are read-only", body = ErrorEnvelope),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -252,7 +252,7 @@ async fn update_event_type(
     Ok(ApiOk(row.into()))
 }
 
-#[utoipa::path(delete, path = "/v1/api/webhooks/event-types/{name}", tag = "webhooks", params(AccountQuery),
+#[utoipa::path(delete, path = "/v1/api/webhooks/event-types/{name}", tag = "outbound-webhooks", params(AccountQuery),
     responses((status = 204, description = "Deleted"), (status = 403, description = "Platform types are read-only", body = ErrorEnvelope),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]

@@ -114,7 +114,7 @@ fn to_new(e: EventIn) -> NewEvent {
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events", tag = "webhooks", request_body = EventIn,
+#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events", tag = "outbound-webhooks", request_body = EventIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Used as event_id when the body has none")),
     responses((status = 202, description = "Recorded with its deliveries; `duplicate` when the event_id was published before", body = inline(Envelope<Published>)),
               (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope),
@@ -170,7 +170,7 @@ async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEven
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events/batch", tag = "webhooks", request_body = BatchIn,
+#[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/events/batch", tag = "outbound-webhooks", request_body = BatchIn,
     responses((status = 202, description = "All recorded in one transaction, in order", body = inline(Envelope<Vec<Published>>)),
               (status = 400, description = "Invalid field (`events[i].…`)", body = ErrorEnvelope),
               (status = 503, description = "`NOT_READY` or `TIMEOUT`: the batch *may* be stored; resend it with the same `event_id`s, which are deduplicated. `STORAGE_FULL`: nothing was written", body = ErrorEnvelope)),
@@ -196,7 +196,7 @@ pub struct EventQuery {
     pub event_type: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/events", tag = "webhooks", params(EventQuery),
+#[utoipa::path(get, path = "/v1/api/accounts/{account_id}/webhooks/events", tag = "outbound-webhooks", params(EventQuery),
     responses((status = 200, description = "Oldest first", body = inline(Envelope<Vec<EventOut>>)), (status = 403, description = "Forbidden", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn list_events(
@@ -227,7 +227,7 @@ pub async fn load_event(state: &AppState, auth: &Auth, raw: &str) -> ApiResult<E
     }
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/events/{event_id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/events/{event_id}", tag = "outbound-webhooks",
     responses((status = 200, description = "The event with its deliveries", body = inline(Envelope<EventOut>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn get_event(
@@ -256,7 +256,7 @@ pub struct ResendOut {
     pub queued: u64,
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/events/{event_id}/resend", tag = "webhooks", request_body = ResendIn,
+#[utoipa::path(post, path = "/v1/api/webhooks/events/{event_id}/resend", tag = "outbound-webhooks", request_body = ResendIn,
     responses((status = 202, description = "Queued again", body = inline(Envelope<ResendOut>)), (status = 404, description = "Not found", body = ErrorEnvelope),
               (status = 409, description = "The endpoint is disabled", body = ErrorEnvelope)),
     security(("api_key" = [])))]

@@ -37,7 +37,7 @@ pub struct TestOut {
     pub error_message: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/test", tag = "webhooks", request_body = TestIn,
+#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/test", tag = "outbound-webhooks", request_body = TestIn,
     responses((status = 200, description = "The attempt's result (nothing is stored or retried)", body = inline(Envelope<TestOut>)),
               (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -130,7 +130,7 @@ impl From<JobRow> for JobOut {
     }
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/recover", tag = "webhooks", request_body = RecoverIn,
+#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/recover", tag = "outbound-webhooks", request_body = RecoverIn,
     responses((status = 202, description = "Job started; follow it at /v1/api/webhooks/jobs/{job_id}", body = inline(Envelope<JobOut>)),
               (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 404, description = "Not found", body = ErrorEnvelope),
               (status = 409, description = "The endpoint is disabled", body = ErrorEnvelope)),
@@ -200,7 +200,7 @@ async fn recover_endpoint(
     Ok(Accepted(job.into()))
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/jobs/{job_id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/jobs/{job_id}", tag = "outbound-webhooks",
     responses((status = 200, description = "Progress", body = inline(Envelope<JobOut>)), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn get_job(State(state): State<AppState>, auth: Auth, Path(job_id): Path<String>) -> ApiResult<ApiOk<JobOut>> {
@@ -259,7 +259,7 @@ async fn window(state: &AppState, endpoint: Uuid, since: i64) -> ApiResult<Windo
     })
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/stats", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/stats", tag = "outbound-webhooks",
     responses((status = 200, description = "Attempts, success rate and latency percentiles", body = inline(Envelope<StatsOut>)),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]

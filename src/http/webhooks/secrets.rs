@@ -49,7 +49,7 @@ fn secret_out(state: &AppState, sealed: &[u8], prev_until: Option<i64>) -> ApiRe
     })
 }
 
-#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/secret", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/api/webhooks/endpoints/{endpoint_id}/secret", tag = "outbound-webhooks",
     responses((status = 200, description = "The current secret in `data.secret`", body = inline(Envelope<SecretOut>)),
               (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
@@ -62,7 +62,7 @@ async fn get_secret(
     Ok(ApiOk(secret_out(&state, &e.secret, e.previous_secret_until)?))
 }
 
-#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/secret/rotate", tag = "webhooks", request_body = RotateIn,
+#[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/secret/rotate", tag = "outbound-webhooks", request_body = RotateIn,
     responses((status = 200, description = "Rotated; the new secret in `data.secret`", body = inline(Envelope<SecretOut>)),
               (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 404, description = "Not found", body = ErrorEnvelope)),
     security(("api_key" = [])))]
