@@ -1,7 +1,7 @@
 //! The one API error type. Every failure a request can meet becomes an [`ApiError`], which
 //! renders the envelope `{"success": false, "error": {"code", "message", "details"?}}`.
 //!
-//! Codes are stable UPPER_SNAKE strings: the seed's (`INVALID_UPDATE_FORMAT`, `INVALID_BOT_TOKEN`,
+//! Codes are stable UPPER_SNAKE strings: GET INN's (`INVALID_UPDATE_FORMAT`, `INVALID_BOT_TOKEN`,
 //! `BOT_NOT_FOUND`, `PROCESSING_FAILED`, `INTERNAL_ERROR`) and hookline's general ones.
 //! Internal errors are logged with their cause and answered with a generic message: a 500 never
 //! shows internals.

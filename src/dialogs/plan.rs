@@ -128,7 +128,7 @@ pub struct ChatWrite {
     scheduled_at: Option<i64>,
 }
 
-/// What the webhook answers for an update (the seed's `data`, less timing).
+/// What the webhook answers for an update (the success answer's `data`, less timing).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UpdateResult {
     pub update_id: i64,

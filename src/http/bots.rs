@@ -1,4 +1,4 @@
-//! Bots (SPEC §2.1): create and list under an account, read, update, delete by id.
+//! Bots: create and list under an account, read, update, delete by id.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

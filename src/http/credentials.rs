@@ -1,5 +1,5 @@
-//! Platform credentials (SPEC §2.2) and bot activation (§2.1), with the webhook side effects
-//! GET INN documented but never had: activating registers the Telegram webhook, deactivating
+//! Platform credentials and bot activation, with the webhook side effects GET INN documented
+//! but never had: activating registers the Telegram webhook, deactivating
 //! and deleting remove it. Tokens are sealed at rest and never returned.
 
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! Dialogs (SPEC §2.4): list a bot's conversations, read one with its history, and let an
+//! Dialogs: list a bot's conversations, read one with its history, and let an
 //! operator move or reset one.
 
 use axum::extract::{Path, State};

@@ -1,4 +1,4 @@
-//! Media (SPEC §2.5): upload (multipart, streamed), list and filter under a bot, read, delete,
+//! Media: upload (multipart, streamed), list and filter under a bot, read, delete,
 //! and set an alias by media id. The bytes are served by `media_content`.
 //!
 //! Uploading bytes the bot already has (same sha256) answers **200** with the existing media

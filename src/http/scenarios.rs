@@ -1,4 +1,4 @@
-//! Scenarios (SPEC §2.3): every create or upload is a new immutable version of the bot's
+//! Scenarios: every create or upload is a new immutable version of the bot's
 //! scenario; one version per bot is active; activating an old version rolls back.
 
 use axum::extract::{FromRequest, Multipart, Path, Request, State};

@@ -213,7 +213,7 @@ fn layer(reason: RejectReason, message: String, buttons: bool) -> Refused {
     }
 }
 
-/// The validation layer (GET INN §4.7) and typed validation. `Ok(Some(v))` is the value to store.
+/// The validation layer (GET INN's input rules: length, pattern, choice) and typed validation. `Ok(Some(v))` is the value to store.
 fn accept(run: &Run<'_>, step: &Step, input: &Input) -> Result<Option<Value>, Refused> {
     let labels = || {
         run.buttons(step)

@@ -1,4 +1,4 @@
-//! Fixed texts the engine sends. The correction texts are GET INN's (§4.7), so existing users
+//! Fixed texts the engine sends. The correction texts are GET INN's own words, so existing users
 //! and tests see the same words.
 
 pub const HELP: &str = "Available commands:\n/start - Start or restart the conversation\n/help - Show this help message\n/reset - Reset the current conversation";

@@ -1,4 +1,4 @@
-//! The seed's webhook handler end to end, against the fake Telegram Bot API.
+//! The inbound Telegram webhook end to end, against the fake Telegram Bot API.
 
 use std::time::Duration;
 

@@ -132,7 +132,7 @@ pub struct WebhookConfig {
     pub drop_pending_updates: bool,
 }
 
-/// `getWebhookInfo`, in GET INN's `WebhookStatus` shape (SPEC §1.8). Dates are Unix seconds.
+/// `getWebhookInfo`, in GET INN's `WebhookStatus` shape. Dates are Unix seconds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookStatus {
     #[serde(default)]

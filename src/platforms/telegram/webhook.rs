@@ -1,4 +1,4 @@
-//! Registering hookline's webhook with Telegram (SPEC §6, done right): a fresh random secret
+//! Registering hookline's webhook with Telegram: a fresh random secret
 //! token on every registration, stored sealed and checked on every update; status mapping;
 //! removal; and a periodic repair of broken registrations that one node at a time performs.
 
@@ -111,7 +111,8 @@ pub fn open_secret(rt: &Runtime, sealed: &[u8]) -> Option<Secret<String>> {
     rt.cipher.open_string(SECRET_PURPOSE, sealed).ok()
 }
 
-/// Whether a registration needs repair (SPEC §6 thresholds).
+/// Whether a registration needs repair: no URL set, an error from Telegram within the last
+/// hour, or more than 100 updates waiting.
 pub fn needs_refresh(status: &WebhookStatus, now_secs: i64) -> bool {
     status.url.is_empty()
         || status.last_error_date.is_some_and(|d| now_secs - d < 3_600)

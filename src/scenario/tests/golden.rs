@@ -1,4 +1,4 @@
-//! Golden conversations over the real GET INN onboarding scenario (SPEC §7.8, adapted to
+//! Golden conversations over the real GET INN onboarding scenario (its recorded conversations, adapted to
 //! hookline's decisions: display steps advance, `/start` renders the templated start step).
 
 use serde_json::{Value, json};
