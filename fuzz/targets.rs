@@ -14,8 +14,11 @@ use hookline::scenario::document;
 use hookline::scenario::template::{Vars, render};
 use hookline::scenario::types::Context;
 
+/// A target: returns, whatever the bytes.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its cargo-fuzz binary and corpus folder.
-pub const ALL: [(&str, fn(&[u8])); 6] = [
+pub const ALL: [(&str, Target); 6] = [
     ("telegram_update", telegram_update),
     ("scenario_json", scenario_json),
     ("scenario_yaml", scenario_yaml),
