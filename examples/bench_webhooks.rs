@@ -400,7 +400,7 @@ async fn main() {
             );
             for _ in 0..6 {
                 tokio::time::sleep(Duration::from_secs(5)).await;
-                hookline::delivery::maintenance::update_gauges(&state).await;
+                hookline::delivery::maintenance::update_gauges(&state.outbound).await;
                 let (depth, _) = state.store.queue_depth(hookline::store::now_ms()).await.unwrap();
                 peak = peak.max(rss_mib());
                 println!(

@@ -1,41 +1,22 @@
-//! Start-up and the running application: the state every handler shares, the HTTP server and
-//! the background workers, all under one shutdown token.
+//! Start-up and the running application: the state every handler shares (built here from its
+//! parts), the HTTP server and the background workers, all under one shutdown token.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, DatabaseConfig};
+pub use crate::http::AppState;
 use crate::http::auth::RateLimiters;
 use crate::media::MediaLibrary;
+pub use crate::secrets::install_tls_provider;
 use crate::secrets::{Cipher, Secret, encode_master_key, generate_api_key, parse_master_key, random_bytes};
 use crate::store::Store;
-
-/// Shared by every handler and worker; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    /// Bots' media: bytes in the object store, metadata in `store`.
-    pub media: MediaLibrary,
-    pub config: Arc<Config>,
-    pub cipher: Cipher,
-    pub rate_limits: Arc<RateLimiters>,
-    pub metrics: PrometheusHandle,
-    /// Outbound webhooks: the group-commit writer queue, HTTP client and endpoint gates.
-    pub delivery: crate::delivery::Delivery,
-    /// Cancelled when the process is shutting down.
-    pub shutdown: CancellationToken,
-    /// Background tasks, awaited on shutdown.
-    pub tasks: TaskTracker,
-    /// The inbound (bot) flow: scenario cache, per-chat ordering, the Telegram client.
-    pub runtime: Arc<crate::dialogs::Runtime>,
-}
 
 /// A built application: database open and migrated, listener bound, not yet serving.
 pub struct Application {
@@ -86,17 +67,26 @@ impl Application {
         let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone(), media.clone())?;
         let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify())
             .context("cannot build the outbound webhook HTTP client")?;
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let outbound = crate::delivery::Outbound {
+            store: store.clone(),
+            delivery: delivery.clone(),
+            cipher: cipher.clone(),
+            shutdown: shutdown.clone(),
+            tasks: tasks.clone(),
+        };
         let state = AppState {
             store,
             media,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher,
             delivery,
+            outbound,
             metrics: crate::telemetry::metrics_handle(),
             config,
             runtime,
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
         };
         Ok(Application {
             listener,
@@ -124,7 +114,7 @@ impl Application {
         let Application { listener, state, .. } = self;
         spawn_maintenance(&state);
         crate::dialogs::workers::spawn(state.runtime.clone(), &state.tasks, state.shutdown.clone());
-        crate::delivery::Delivery::spawn(&state);
+        crate::delivery::Delivery::spawn(&state.outbound);
         let app = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let stop = shutdown.clone();
@@ -164,11 +154,6 @@ impl Application {
 /// How often unreferenced media blobs are looked for, and how old one must be to go.
 const ORPHAN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// rustls needs one process-wide crypto provider; hookline uses ring everywhere.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// Periodic housekeeping.
 fn spawn_maintenance(state: &AppState) {

@@ -623,8 +623,7 @@ impl Config {
             telegram_download_max_bytes: layers.required("telegram_download_max_bytes", parse_positive::<u64>)?,
             delivery: DeliveryConfig {
                 enabled: layers.required("delivery_enabled", parse_bool)?,
-                retry_schedule_secs: layers
-                    .required("delivery_retry_schedule_secs", crate::delivery::retry::parse_schedule)?,
+                retry_schedule_secs: layers.required("delivery_retry_schedule_secs", parse_schedule)?,
                 concurrency: layers.required("delivery_concurrency", parse_positive::<usize>)?,
                 max_in_flight: layers.required("delivery_max_in_flight", parse_positive::<u32>)?,
                 poll: Duration::from_millis(layers.required("delivery_poll_ms", parse_positive::<u64>)?),
@@ -746,9 +745,39 @@ fn parse_networks(s: &str) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
+/// A retry schedule: parse `0,5,300` (seconds, fractions allowed) into a schedule of 1..=20 non-negative delays.
+pub fn parse_schedule(s: &str) -> Result<Vec<f64>, String> {
+    let items: Result<Vec<f64>, String> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && (0.0..=86_400.0 * 7.0).contains(v))
+                .ok_or_else(|| format!("`{p}` is not a delay in seconds between 0 and 604800"))
+        })
+        .collect();
+    let items = items?;
+    if items.is_empty() || items.len() > 20 {
+        return Err("expected 1 to 20 comma-separated delays in seconds".into());
+    }
+    Ok(items)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_schedules_are_parsed_and_bounded() {
+        assert_eq!(parse_schedule("0, 0.5,2").unwrap(), vec![0.0, 0.5, 2.0]);
+        assert!(parse_schedule("").is_err());
+        assert!(parse_schedule("-1").is_err());
+        assert!(parse_schedule("x").is_err());
+        assert!(parse_schedule("NaN").is_err());
+        assert!(parse_schedule(&vec!["1"; 21].join(",")).is_err());
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

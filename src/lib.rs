@@ -9,7 +9,7 @@
 //! Modules, outermost first: [`cli`] and [`app`] start things; [`http`] is the REST shell;
 //! [`store`] is everything durable; [`dialogs`] runs the inbound flow; [`platforms`] parses and
 //! talks to Telegram; [`scenario`] is the pure conversation engine; [`media`] keeps bots' files
-//! in an object store; [`config`], [`secrets`], [`error`] and [`telemetry`] are shared.
+//! in an object store; [`config`], [`secrets`] and [`telemetry`] are shared.
 
 /// Every binary that links hookline (the server, its tests and benchmarks) allocates through
 /// mimalloc: see the note in `Cargo.toml`.
@@ -21,9 +21,9 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod dialogs;
-pub mod error;
 pub mod http;
 pub mod media;
+pub mod model;
 pub mod platforms;
 pub mod scenario;
 pub mod secrets;

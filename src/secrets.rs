@@ -173,6 +173,12 @@ pub fn hash_api_key(key: &str) -> [u8; 32] {
     sha256(key.as_bytes())
 }
 
+/// rustls needs one process-wide crypto provider; hookline uses ring everywhere (the TLS of
+/// its HTTP clients and of PostgreSQL connections).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

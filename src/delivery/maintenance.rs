@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::app::AppState;
+use super::Outbound;
 use crate::store::{Worker, now_ms};
 
 /// What one retention pass removed.
@@ -18,7 +18,7 @@ pub struct Removed {
 /// answers a redelivered update as a duplicate, and Telegram redelivers for up to a day.
 pub const CHAT_ROWS_KEPT_AT_LEAST_MS: i64 = 48 * 3_600_000;
 
-pub fn spawn(state: &AppState) {
+pub fn spawn(state: &Outbound) {
     let s = state.clone();
     state.tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -55,7 +55,7 @@ pub fn spawn(state: &AppState) {
     });
 }
 
-pub async fn update_gauges(state: &AppState) {
+pub async fn update_gauges(state: &Outbound) {
     if let Ok((depth, oldest_ms)) = state.store.queue_depth(now_ms()).await {
         metrics::gauge!("webhook_queue_depth").set(depth as f64);
         metrics::gauge!("webhook_oldest_pending_age_seconds").set(oldest_ms as f64 / 1000.0);
@@ -66,7 +66,7 @@ pub async fn update_gauges(state: &AppState) {
 /// age, and the chat flow's finished rows older than the retention (but at least
 /// [`CHAT_ROWS_KEPT_AT_LEAST_MS`]), in small chunks so the writer is never held long. Events
 /// with a pending delivery, replies not yet sent and bot events not yet published stay.
-pub async fn retention_step(state: &AppState) -> anyhow::Result<Removed> {
+pub async fn retention_step(state: &Outbound) -> anyhow::Result<Removed> {
     let retention = state.delivery.settings().retention_ms;
     let now = now_ms();
     let (cutoff, chat_cutoff) = (now - retention, now - retention.max(CHAT_ROWS_KEPT_AT_LEAST_MS));

@@ -12,7 +12,7 @@
 
 pub mod catalogue;
 pub mod endpoint_headers;
-pub mod filter;
+pub use crate::model::filter;
 pub mod gate;
 pub mod maintenance;
 pub mod retry;
@@ -31,10 +31,12 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::config::Config;
-use crate::error::ApiError;
-use crate::store::{EventToWrite, PublishBatch};
+use crate::secrets::Cipher;
+use crate::store::{EventToWrite, PublishBatch, StoreError};
 
 /// An event to publish.
 #[derive(Clone, Debug)]
@@ -92,8 +94,46 @@ impl Settings {
     }
 }
 
-/// The outbound side's shared handle (in [`AppState`]): the writer queue, the HTTP client, the
-/// per-endpoint gates and caches. Cheap to clone.
+/// What the outbound flow (publishing, the writers, the workers, maintenance) needs from the
+/// application, and nothing more: built by `app` from its parts. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbound {
+    pub store: crate::store::Store,
+    pub delivery: Delivery,
+    /// Opens endpoint secrets and header values.
+    pub cipher: Cipher,
+    /// Cancelled when the process is shutting down.
+    pub shutdown: CancellationToken,
+    /// The background tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+}
+
+/// Why a publish was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// A field of the request is invalid: which one (`events[3].payload`) and why.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writers are gone (the process is shutting down).
+    #[error("the event writer has stopped")]
+    Stopped,
+    #[error("cannot encode the payload: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl PublishError {
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        PublishError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The outbound side's shared parts: the writer queue, the HTTP client, the per-endpoint gates
+/// and caches. Cheap to clone.
 #[derive(Clone)]
 pub struct Delivery {
     pub(crate) inner: Arc<Inner>,
@@ -193,7 +233,7 @@ impl Delivery {
     }
 
     /// Start the writers, and the workers and maintenance unless delivery is disabled.
-    pub fn spawn(state: &AppState) {
+    pub fn spawn(state: &Outbound) {
         let d = &state.delivery.inner;
         let writers: Vec<_> = (0..d.settings.writers)
             .map(|_| {
@@ -205,7 +245,7 @@ impl Delivery {
                 )
             })
             .collect();
-        writer::start(&state.tasks, writers, state.store.backend_name() == "sqlite");
+        writer::start(&state.tasks, writers, state.store.single_writer());
         if d.settings.enabled {
             state.tasks.spawn(worker::run(state.clone()));
         }
@@ -215,12 +255,16 @@ impl Delivery {
 
 /// Durably record events and their deliveries (one transaction / group commit); idempotent per
 /// (account, event_id). Validation errors name the field (`events[3].payload`).
-pub async fn publish(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) -> Result<Vec<Published>, ApiError> {
+pub async fn publish(
+    state: &Outbound,
+    account_id: Uuid,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Published>, PublishError> {
     if events.is_empty() {
-        return Err(ApiError::field("events", "must contain at least one event"));
+        return Err(PublishError::field("events", "must contain at least one event"));
     }
     if events.len() > MAX_BATCH {
-        return Err(ApiError::field(
+        return Err(PublishError::field(
             "events",
             format!("at most {MAX_BATCH} events per request"),
         ));
@@ -251,10 +295,8 @@ pub async fn publish(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) 
         .tx
         .send(write)
         .await
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("the delivery writer has stopped")))?;
-    let rows = answer
-        .await
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("the delivery writer dropped a publish")))??;
+        .map_err(|_| PublishError::Stopped)?;
+    let rows = answer.await.map_err(|_| PublishError::Stopped)??;
     Ok(rows
         .into_iter()
         .map(|r| Published {
@@ -266,13 +308,13 @@ pub async fn publish(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) 
 }
 
 async fn prepare(
-    state: &AppState,
+    state: &Outbound,
     account_id: Uuid,
     ev: NewEvent,
     at: &(dyn Fn(&str) -> String + Sync),
-) -> Result<EventToWrite, ApiError> {
+) -> Result<EventToWrite, PublishError> {
     if !filter::valid_type_name(&ev.event_type) {
-        return Err(ApiError::field(
+        return Err(PublishError::field(
             &at("event_type"),
             "must be 1-100 characters of letters, digits, '.', '_' or '-'",
         ));
@@ -280,7 +322,7 @@ async fn prepare(
     let event_id = match ev.event_id {
         Some(id) => {
             if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
-                return Err(ApiError::field(
+                return Err(PublishError::field(
                     &at("event_id"),
                     "must be 1-200 characters without control characters",
                 ));
@@ -290,7 +332,7 @@ async fn prepare(
         None => format!("evt_{}", crate::store::new_id().simple()),
     };
     if ev.labels.len() > MAX_LABELS || !ev.labels.iter().all(|l| filter::valid_label(l)) {
-        return Err(ApiError::field(
+        return Err(PublishError::field(
             &at("labels"),
             format!("at most {MAX_LABELS} labels of 1-100 characters without spaces or commas"),
         ));
@@ -301,13 +343,13 @@ async fn prepare(
             Err(e) => Err(format!("the event type's schema cannot be applied ({e}); replace it")),
         };
         if let Err(why) = checked {
-            return Err(ApiError::field(
+            return Err(PublishError::field(
                 &at("payload"),
                 format!("does not match the event type's schema: {why}"),
             ));
         }
     }
-    let payload = serde_json::to_string(&ev.payload).map_err(ApiError::internal)?;
+    let payload = serde_json::to_string(&ev.payload)?;
     Ok(EventToWrite {
         id: crate::store::new_id(),
         event_id,
@@ -320,10 +362,10 @@ async fn prepare(
 /// The schema an account attached to one of its event types, compiled; looked up again after a
 /// second (another node may have changed it), compiled again only if its row changed.
 async fn account_schema(
-    state: &AppState,
+    state: &Outbound,
     account_id: Uuid,
     name: &str,
-) -> Result<Option<Arc<CompiledSchema>>, ApiError> {
+) -> Result<Option<Arc<CompiledSchema>>, StoreError> {
     let now = crate::store::now_ms();
     let key = (account_id, name.to_string());
     let cached = match state.delivery.inner.schemas.lock() {

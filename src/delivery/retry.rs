@@ -34,26 +34,6 @@ pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<i64> {
     Some((at - now_ms).max(0))
 }
 
-/// Parse `0,5,300` (seconds, fractions allowed) into a schedule of 1..=20 non-negative delays.
-pub fn parse_schedule(s: &str) -> Result<Vec<f64>, String> {
-    let items: Result<Vec<f64>, String> = s
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            p.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && (0.0..=86_400.0 * 7.0).contains(v))
-                .ok_or_else(|| format!("`{p}` is not a delay in seconds between 0 and 604800"))
-        })
-        .collect();
-    let items = items?;
-    if items.is_empty() || items.len() > 20 {
-        return Err("expected 1 to 20 comma-separated delays in seconds".into());
-    }
-    Ok(items)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,15 +80,5 @@ mod tests {
         let now = 1_445_412_480_000; // Wed, 21 Oct 2015 07:28:00 GMT
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now), Some(10_000));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
-    }
-
-    #[test]
-    fn schedules_parse_and_reject() {
-        assert_eq!(parse_schedule("0, 0.5,2").unwrap(), vec![0.0, 0.5, 2.0]);
-        assert!(parse_schedule("").is_err());
-        assert!(parse_schedule("-1").is_err());
-        assert!(parse_schedule("x").is_err());
-        assert!(parse_schedule("NaN").is_err());
-        assert!(parse_schedule(&vec!["1"; 21].join(",")).is_err());
     }
 }

@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
+use super::Outbound;
 use super::gate::{Admit, Gate, Limits, Transition};
 use super::sender::{self, Request};
 use super::signing::{WebhookSecret, signature_header};
 use super::{NewEvent, catalogue, retry, writer::Write};
-use crate::app::AppState;
 use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, Worker, new_id, now_ms};
 
 /// An endpoint as the worker needs it: secrets opened, limits resolved.
@@ -36,7 +36,7 @@ pub struct EndpointRt {
 pub const SECRET_PURPOSE: &str = "webhook_endpoint.secret";
 
 impl EndpointRt {
-    pub fn from_row(state: &AppState, row: &EndpointRow, now: i64) -> anyhow::Result<EndpointRt> {
+    pub fn from_row(state: &Outbound, row: &EndpointRow, now: i64) -> anyhow::Result<EndpointRt> {
         let open = |sealed: &[u8]| -> anyhow::Result<WebhookSecret> {
             let text = state.cipher.open_string(SECRET_PURPOSE, sealed)?;
             WebhookSecret::parse(text.expose()).map_err(|e| anyhow::anyhow!("stored secret is invalid: {e}"))
@@ -82,7 +82,7 @@ pub enum StepOutcome {
     Saturated,
 }
 
-pub async fn run(state: AppState) {
+pub async fn run(state: Outbound) {
     let slots = Arc::new(Semaphore::new(state.delivery.settings().concurrency));
     let poll = state.delivery.settings().poll;
     let published = state.delivery.inner.published.clone();
@@ -133,7 +133,7 @@ fn claim_floor(concurrency: usize) -> usize {
 }
 
 /// Claim what is due and free slots allow; start or postpone each claimed delivery.
-pub async fn step(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<StepOutcome> {
+pub async fn step(state: &Outbound, slots: &Arc<Semaphore>) -> anyhow::Result<StepOutcome> {
     let free = slots.available_permits();
     let concurrency = state.delivery.settings().concurrency;
     if free < claim_floor(concurrency) {
@@ -208,7 +208,7 @@ pub async fn step(state: &AppState, slots: &Arc<Semaphore>) -> anyhow::Result<St
     Ok(StepOutcome::Claimed(n))
 }
 
-fn cancel_gate(state: &AppState, endpoint_id: Uuid) {
+fn cancel_gate(state: &Outbound, endpoint_id: Uuid) {
     if let Ok(mut gates) = state.delivery.inner.gates.lock()
         && let Some(g) = gates.get_mut(&endpoint_id)
     {
@@ -216,7 +216,7 @@ fn cancel_gate(state: &AppState, endpoint_id: Uuid) {
     }
 }
 
-async fn postpone(state: &AppState, delivery_id: Uuid, at: i64) {
+async fn postpone(state: &Outbound, delivery_id: Uuid, at: i64) {
     let w = Write::Queue(QueueWrite::Postpone {
         delivery_id,
         owner: state.delivery.node_id(),
@@ -226,7 +226,7 @@ async fn postpone(state: &AppState, delivery_id: Uuid, at: i64) {
 }
 
 /// The endpoint from a one-second cache (changes through the API invalidate it at once).
-async fn endpoint(state: &AppState, id: Uuid, now: i64) -> anyhow::Result<Option<Arc<EndpointRt>>> {
+async fn endpoint(state: &Outbound, id: Uuid, now: i64) -> anyhow::Result<Option<Arc<EndpointRt>>> {
     if let Ok(cache) = state.delivery.inner.endpoints.lock()
         && let Some((at, e)) = cache.get(&id)
         && now - at < 1_000
@@ -272,7 +272,7 @@ pub fn signed_headers(endpoint: &EndpointRt, event: &EventBody, body: &str, now:
 }
 
 async fn attempt(
-    state: AppState,
+    state: Outbound,
     c: Claimed,
     event: Arc<EventBody>,
     endpoint: Arc<EndpointRt>,
@@ -363,7 +363,7 @@ fn record_metrics(answer: &sender::Answer, next: NextState) {
 /// Disabling and the operational events that an outcome may cause.
 #[allow(clippy::too_many_arguments)]
 async fn follow_up(
-    state: &AppState,
+    state: &Outbound,
     c: &Claimed,
     event: &EventBody,
     endpoint: &EndpointRt,
@@ -422,7 +422,7 @@ async fn follow_up(
 
 /// Disabling races the outcome writes of the same endpoint; a lost race (a PostgreSQL deadlock
 /// victim, a busy SQLite) is retried rather than forgotten, since no later attempt would redo it.
-async fn disable_with_retry(state: &AppState, id: Uuid, reason: &str) -> Result<bool, crate::store::StoreError> {
+async fn disable_with_retry(state: &Outbound, id: Uuid, reason: &str) -> Result<bool, crate::store::StoreError> {
     let mut tries = 0;
     loop {
         match state.store.disable_endpoint(id, reason).await {

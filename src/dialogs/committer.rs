@@ -40,11 +40,7 @@ impl Committer {
     /// load doubled the time a group held SQLite's one writer (paced benchmark: p50 4–5 ms on
     /// the shared runtime, 2–3 ms on its own thread).
     pub fn start(store: &Store) -> std::io::Result<Committer> {
-        let n = if store.backend_name() == "postgres" {
-            POSTGRES_LANES
-        } else {
-            1
-        };
+        let n = if store.single_writer() { 1 } else { POSTGRES_LANES };
         let (lanes, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel(4 * MAX_BATCH)).unzip();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let store = store.clone();

@@ -125,6 +125,19 @@ pub struct Runtime {
 const MAX_REPLANS: usize = 8;
 
 impl Runtime {
+    /// The parts registering Telegram webhooks takes.
+    pub fn telegram_registrar(&self) -> crate::platforms::telegram::webhook::Registrar<'_> {
+        crate::platforms::telegram::webhook::Registrar {
+            store: &self.store,
+            cipher: &self.cipher,
+            api: &self.api,
+            public_url: self.config.public_url.as_deref(),
+            node_id: &self.node_id,
+        }
+    }
+}
+
+impl Runtime {
     pub fn new(
         store: Store,
         cipher: Cipher,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::platforms::telegram::render::{ApiCall, answer_callback, remove_keyboard, render};
 use crate::platforms::telegram::update::{EventType, ParsedUpdate};
-use crate::scenario::{Action, Context, DialogState, DialogStatus, Input, OutMessage, OutcomeKind, Scenario, step};
+use crate::scenario::{Action, Context, DialogState, Input, OutMessage, OutcomeKind, Scenario, step};
 use crate::store::{IncomingRow, STATUS_PENDING};
 
 /// The bot whose chat is being processed.
@@ -50,24 +50,6 @@ pub enum Item {
     Tick { inbox_id: Uuid, token: u64 },
 }
 
-/// The dialog row after the write.
-#[derive(Clone, Debug)]
-pub enum DialogChange {
-    Unchanged,
-    /// Insert (when `expected_version` is None) or update guarded by the version.
-    Upsert {
-        id: Uuid,
-        expected_version: Option<i64>,
-        state: Box<DialogState>,
-        context: Context,
-        last_interaction: bool,
-    },
-    Delete {
-        id: Uuid,
-        expected_version: i64,
-    },
-}
-
 /// The library's record of a file an update carries, looked up by the shell before planning.
 #[derive(Clone, Debug)]
 pub struct UpdateMedia {
@@ -77,56 +59,10 @@ pub struct UpdateMedia {
     pub fields: Value,
 }
 
-#[derive(Clone, Debug)]
-pub enum TimerChange {
-    Unchanged,
-    Set { token: u64, due_at: i64 },
-    Clear,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct NewInbox {
-    pub id: Uuid,
-    pub update_id: Option<i64>,
-    pub kind: &'static str,
-    pub body: Vec<u8>,
-    pub result: Value,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewOutbox {
-    pub id: Uuid,
-    pub call: ApiCall,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewEvent {
-    pub event_type: String,
-    pub payload: Value,
-}
-
-/// Every durable effect of processing one chat's inputs.
-#[derive(Clone, Debug)]
-pub struct ChatWrite {
-    pub bot_id: Uuid,
-    pub account_id: Uuid,
-    pub platform: &'static str,
-    pub chat_id: String,
-    pub inbox: Vec<NewInbox>,
-    pub dialog: DialogChange,
-    /// (direction, message) in order; direction is `user` or `bot`.
-    pub history: Vec<(&'static str, Value)>,
-    pub outbox: Vec<NewOutbox>,
-    pub events: Vec<NewEvent>,
-    pub timer: TimerChange,
-    /// A user's file first seen in this write.
-    pub media: Option<IncomingRow>,
-    /// Insert the outbox rows leased until then: the shell sends them itself right after the
-    /// commit (set by the shell, not the planner).
-    pub lease_outbox_until: Option<i64>,
-    /// When the last auto transition scheduled by this write is due.
-    scheduled_at: Option<i64>,
-}
+pub use crate::store::chat_write::{DialogChange, NewEvent, NewInbox, TimerChange};
+/// A chat write whose replies are Telegram Bot API calls.
+pub type ChatWrite = crate::store::chat_write::ChatWrite<ApiCall>;
+pub type NewOutbox = crate::store::chat_write::NewOutbox<ApiCall>;
 
 /// What the webhook answers for an update (the success answer's `data`, less timing).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -467,12 +403,4 @@ fn dialog_event_payload(bot: &BotCtx, ctx: &Context, data: Value) -> Value {
         "chat_id": ctx.chat_id,
         "data": data,
     })
-}
-
-/// The dialog status as stored (`active` / `completed`).
-pub fn status_str(state: &DialogState) -> &'static str {
-    match state.status {
-        DialogStatus::Active => "active",
-        DialogStatus::Completed => "completed",
-    }
 }

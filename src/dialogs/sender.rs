@@ -11,6 +11,7 @@ use super::Runtime;
 use crate::platforms::telegram::api::{CallError, Uploads};
 use crate::platforms::telegram::degrade::without_media;
 use crate::platforms::telegram::render::{ApiCall, MediaRef};
+use crate::platforms::token_purpose;
 use crate::secrets::Secret;
 use crate::store::{StoreError, now_ms};
 
@@ -335,14 +336,6 @@ impl Runtime {
             .or_insert_with(|| crate::platforms::telegram::ratelimit::RatePlanner::new(Default::default()));
         // Telegram's group and supergroup ids are negative.
         planner.reserve(chat, chat < 0, now, MAX_INLINE_WAIT_MS)
-    }
-}
-
-/// The purpose string sealing a platform token (binds the ciphertext to its use).
-pub fn token_purpose(platform: &str) -> &'static str {
-    match platform {
-        "telegram" => "telegram_token",
-        _ => "platform_token",
     }
 }
 

@@ -153,7 +153,7 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
-                    if let Err(e) = crate::platforms::telegram::webhook::refresh_broken(&rt).await {
+                    if let Err(e) = crate::platforms::telegram::webhook::refresh_broken(&rt.telegram_registrar()).await {
                         tracing::warn!(error = %e, "webhook refresh failed");
                     }
                 },

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::auth::Auth;
 use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, PageQuery, parse_id, parse_json};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::secrets::generate_api_key;
 use crate::store::{Account, ApiKeyRecord, Role, rfc3339};
 

@@ -28,9 +28,9 @@ use uuid::Uuid;
 
 use super::auth_failures::AuthFailures;
 use super::telegram::client_ip;
-use crate::app::AppState;
 use crate::config::RateLimits;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 use crate::secrets::hash_api_key;
 use crate::store::{Role, now_ms};
 

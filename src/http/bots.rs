@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::accounts::{load_account, validate_name};
 use super::auth::Auth;
 use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery, parse_id};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::store::{Bot, BotPatch, rfc3339};
 
 #[derive(Deserialize, ToSchema)]

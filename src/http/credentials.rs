@@ -14,10 +14,10 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::bots::{BotOut, load_bot};
 use super::extract::{ApiJson, ApiOk, Created, Envelope, ErrorEnvelope};
-use crate::app::AppState;
-use crate::dialogs::sender::token_purpose;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::platforms::telegram::webhook::{self, SetOptions};
+use crate::platforms::token_purpose;
 use crate::store::{BotPatch, Credential, rfc3339};
 
 const PLATFORMS: &[&str] = &["telegram"];
@@ -259,7 +259,7 @@ async fn delete_credential(
 
 /// Best effort: a bot being switched off must not stay switched on because Telegram is down.
 pub async fn remove_webhook(state: &AppState, bot_id: Uuid) {
-    if let Err(e) = webhook::unregister(&state.runtime, bot_id).await {
+    if let Err(e) = webhook::unregister(&state.runtime.telegram_registrar(), bot_id).await {
         tracing::warn!(%bot_id, error = %e, "could not remove the Telegram webhook");
     }
 }
@@ -302,7 +302,7 @@ async fn activate_bot(
     let webhook = if !has_telegram {
         serde_json::json!({ "registered": false, "reason": "no active Telegram credentials" })
     } else {
-        match webhook::register(&state.runtime, bot.id, SetOptions::default()).await {
+        match webhook::register(&state.runtime.telegram_registrar(), bot.id, SetOptions::default()).await {
             Ok(status) => serde_json::json!({ "registered": true, "url": status.url }),
             Err(e) => serde_json::json!({ "registered": false, "error": e.to_string() }),
         }

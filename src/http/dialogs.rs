@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::auth::Auth;
 use super::bots::load_bot;
 use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::scenario::{DialogState, DialogStatus};
 use crate::store::{DialogRow, HistoryRow, rfc3339};
 

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::store::Page;
 
 /// A JSON body. Accepts `application/json` (any `+json` too) or no content type.

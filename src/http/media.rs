@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::auth::{Auth, RateCategory};
 use super::bots::load_bot;
 use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery, parse_id};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::media::{BlobError, MediaError, sniff};
 use crate::store::{MediaAlias, MediaFile, rfc3339};
 

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use super::auth::Auth;
 use super::extract::ErrorEnvelope;
 use super::media::load_media;
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::media::sniff;
 
 /// What a `Range` header asks of a file of a given size.

@@ -14,7 +14,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 use tracing::Level;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(Clone, Copy)]
 pub struct RequestSpan;

@@ -7,6 +7,7 @@ mod auth_failures;
 pub mod bots;
 pub mod credentials;
 pub mod dialogs;
+pub mod error;
 pub mod extract;
 pub mod media;
 mod media_content;
@@ -15,6 +16,7 @@ mod openapi_errors;
 mod ops;
 pub mod scenarios;
 pub mod server;
+mod state;
 pub mod telegram;
 pub mod webhooks;
 
@@ -28,11 +30,12 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+
+pub use state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -8,8 +8,8 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// Alive: the process answers HTTP.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive")))]

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::auth::{Auth, RateCategory};
 use super::bots::load_bot;
 use super::extract::{ApiOk, Envelope, ErrorEnvelope, body_bytes};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 use crate::platforms::telegram::api::WebhookStatus;
 use crate::platforms::telegram::update::parse_update;
 use crate::platforms::telegram::webhook::{self, SetOptions, WebhookError};
@@ -125,7 +125,7 @@ async fn receive_update(
     let expected = bot
         .secret_token_sealed
         .as_deref()
-        .and_then(|s| webhook::open_secret(&state.runtime, s));
+        .and_then(|s| webhook::open_secret(&state.cipher, s));
     let given = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes().to_vec());
     match (expected, given) {
         (Some(expected), Some(given)) if constant_time_eq(expected.expose().as_bytes(), &given) => {}
@@ -312,7 +312,7 @@ async fn set_webhook(
         allowed_updates: body.allowed_updates,
     };
     Ok(ApiOk(
-        webhook::register(&state.runtime, bot.id, options)
+        webhook::register(&state.runtime.telegram_registrar(), bot.id, options)
             .await
             .map_err(webhook_error)?,
     ))
@@ -329,7 +329,9 @@ async fn webhook_status(
 ) -> ApiResult<ApiOk<WebhookStatus>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
     Ok(ApiOk(
-        webhook::status(&state.runtime, bot.id).await.map_err(webhook_error)?,
+        webhook::status(&state.runtime.telegram_registrar(), bot.id)
+            .await
+            .map_err(webhook_error)?,
     ))
 }
 
@@ -343,7 +345,7 @@ async fn delete_webhook(
     Path(bot_id): Path<String>,
 ) -> ApiResult<ApiOk<Value>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
-    webhook::unregister(&state.runtime, bot.id)
+    webhook::unregister(&state.runtime.telegram_registrar(), bot.id)
         .await
         .map_err(webhook_error)?;
     Ok(ApiOk(json!({ "deleted": true })))

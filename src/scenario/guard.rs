@@ -2,7 +2,7 @@
 //! `DialogState.guard`. Because the shell persists the state, the memory is shared by every
 //! request and node that handles the chat (GET INN's per-request cache never triggered).
 
-use serde::{Deserialize, Serialize};
+pub use crate::model::dialog::{Guard, Seen};
 
 /// Windows and limits. The defaults are the ones GET INN's validator documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,25 +26,6 @@ impl Default for Limits {
             max_auto_hops: 25,
         }
     }
-}
-
-/// An accepted input remembered for duplicate detection.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Seen {
-    /// 16 hex digits of a hash of kind, value and step: keeps the state small and avoids
-    /// storing user text twice.
-    pub key: String,
-    pub at_ms: i64,
-}
-
-/// The guard's memory. Both lists are pruned on every use, so they stay small.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Guard {
-    #[serde(default)]
-    pub seen: Vec<Seen>,
-    /// Arrival times of recent inputs (at most `rate_max` are kept).
-    #[serde(default)]
-    pub arrivals: Vec<i64>,
 }
 
 /// The guard's verdict on one input.

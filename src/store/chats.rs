@@ -5,9 +5,9 @@
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::chat_write::{ChatWrite, DialogChange, TimerChange};
 use super::platform_events::{PlatformEvent, publish_platform_events};
 use super::{Db, Store, StoreError, StoreResult, new_id, now_ms, on_db};
-use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange};
 
 /// How applying a write ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// Apply a planned write in one transaction: all of it, or nothing.
-    pub async fn apply_chat_write(&self, write: &ChatWrite) -> StoreResult<Applied> {
+    pub async fn apply_chat_write<C: serde::Serialize + Sync>(&self, write: &ChatWrite<C>) -> StoreResult<Applied> {
         self.apply_chat_writes(&[write], &[])
             .await?
             .pop()
@@ -188,19 +188,19 @@ impl Store {
     /// its own savepoint, so a duplicate, a version conflict or an error undoes only its own
     /// write. `sent` marks replies the platform accepted, in the same commit. The outer error is
     /// for the batch as a whole (nothing was written).
-    pub async fn apply_chat_writes(
+    pub async fn apply_chat_writes<C: serde::Serialize + Sync>(
         &self,
-        writes: &[&ChatWrite],
+        writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         self.apply_chat_writes_on(None, writes, sent).await
     }
 
     /// [`Store::apply_chat_writes`] on a connection the committer holds (see [`super::Held`]).
-    pub async fn apply_chat_writes_on(
+    pub async fn apply_chat_writes_on<C: serde::Serialize + Sync>(
         &self,
         mut held: Option<&mut super::Held>,
-        writes: &[&ChatWrite],
+        writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let now = now_ms();
@@ -228,10 +228,10 @@ impl Store {
         self.apply_chat_writes_one_by_one(held, writes, sent, now).await
     }
 
-    async fn apply_chat_writes_one_by_one(
+    async fn apply_chat_writes_one_by_one<C: serde::Serialize + Sync>(
         &self,
         held: Option<&mut super::Held>,
-        writes: &[&ChatWrite],
+        writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
         now: i64,
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
@@ -299,7 +299,7 @@ impl Store {
                                      ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
                                 )
                                 .bind(id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(&state.current_step)
-                                .bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?).bind(to_json(context)?).bind(now)
+                                .bind(state.status.as_str()).bind(to_json(state)?).bind(to_json(context)?).bind(now)
                                 .execute(&mut *sp).await?.rows_affected() == 1
                             }
                             DialogChange::Upsert { id, expected_version: Some(v), state, context, last_interaction } => {
@@ -308,7 +308,7 @@ impl Store {
                                             last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
                                      WHERE id = $1 AND version = $8",
                                 )
-                                .bind(id).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state)).bind(to_json(state)?)
+                                .bind(id).bind(&state.current_step).bind(state.status.as_str()).bind(to_json(state)?)
                                 .bind(to_json(context)?).bind(*last_interaction).bind(now).bind(*v)
                                 .execute(&mut *sp).await?.rows_affected() == 1
                             }
@@ -640,7 +640,7 @@ impl Store {
         &self,
         id: Uuid,
         version: i64,
-        state: &crate::scenario::DialogState,
+        state: &crate::model::dialog::DialogState,
     ) -> StoreResult<bool> {
         let now = now_ms();
         let encoded = to_json(state)?;
@@ -649,7 +649,7 @@ impl Store {
                 "UPDATE dialogs SET current_step = $3, status = $4, state = $5, version = version + 1, updated_at = $6
                  WHERE id = $1 AND version = $2",
             )
-            .bind(id).bind(version).bind(&state.current_step).bind(crate::dialogs::plan::status_str(state))
+            .bind(id).bind(version).bind(&state.current_step).bind(state.status.as_str())
             .bind(&encoded).bind(now).execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(n == 1)

@@ -14,11 +14,11 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
+use super::chat_write::{ChatWrite, DialogChange, TimerChange};
 use super::chats::to_json;
 use super::platform_events::{PlatformEvent, publish_platform_events};
 use super::webhook_rows::{self as rows, Style, insert_values, values};
 use super::{Store, StoreError, StoreResult, new_id, on_db};
-use crate::dialogs::plan::{ChatWrite, DialogChange, TimerChange, status_str};
 
 /// Most rows in one statement (a power of two, so statement texts stay few and cached).
 const ROWS: usize = 64;
@@ -110,9 +110,9 @@ fn replies_behind(s: Style, n: usize) -> String {
 }
 
 /// A dialog row to insert or update, encoded.
-struct DialogRow<'a> {
+struct DialogRow<'a, C> {
     id: Uuid,
-    write: &'a ChatWrite,
+    write: &'a ChatWrite<C>,
     step: &'a str,
     status: &'static str,
     state: String,
@@ -127,16 +127,16 @@ impl Store {
     /// chat still had an older unsent reply at the commit (the others' replies can be sent at
     /// once, in order). `Ok(None)`: a duplicate or a conflict was found and nothing was
     /// written; apply the writes one by one to tell them apart.
-    pub(super) async fn apply_group_at_once(
+    pub(super) async fn apply_group_at_once<C: serde::Serialize + Sync>(
         &self,
         held: Option<&mut super::Held>,
-        writes: &[&ChatWrite],
+        writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
         now: i64,
     ) -> StoreResult<Option<HashSet<Uuid>>> {
         let style = self.db.style();
         // Encode everything before taking the writer.
-        let inbox: Vec<(&ChatWrite, &crate::dialogs::plan::NewInbox, String)> = writes
+        let inbox: Vec<(&ChatWrite<C>, &super::chat_write::NewInbox, String)> = writes
             .iter()
             .flat_map(|w| w.inbox.iter().map(move |r| (*w, r, r.result.to_string())))
             .collect();
@@ -155,7 +155,7 @@ impl Store {
                     id: *id,
                     write: w,
                     step: &state.current_step,
-                    status: status_str(state),
+                    status: state.status.as_str(),
                     state: to_json(state)?,
                     context: to_json(context)?,
                     last_interaction: *last_interaction,
@@ -206,7 +206,7 @@ impl Store {
             })
             .collect();
         let sent_runs = rows::runs_of_unique(sent, |s| s.0);
-        let firsts: Vec<(&ChatWrite, Uuid)> = writes
+        let firsts: Vec<(&ChatWrite<C>, Uuid)> = writes
             .iter()
             .filter_map(|w| w.outbox.first().map(|r| (*w, r.id)))
             .collect();
@@ -248,7 +248,7 @@ impl Store {
                         .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
                         .execute(&mut *tx).await?;
                 }
-                let dialog_bytes = |d: &DialogRow| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
+                let dialog_bytes = |d: &DialogRow<C>| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
                 let mut changed = 0;
                 for part in chunks(style, &inserts, 11, dialog_bytes) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_dialogs(style, part.rows)));
@@ -370,7 +370,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::{DatabaseConfig, SqliteSync};
-    use crate::dialogs::plan::{BotCtx, DialogSnapshot, Item, plan};
+    use crate::dialogs::plan::{BotCtx, ChatWrite, DialogSnapshot, Item, plan};
     use crate::platforms::telegram::update::parse_update;
     use crate::store::{Applied, Page, now_ms};
     use std::sync::Arc;
@@ -537,7 +537,7 @@ mod tests {
         let sent = first[0].outbox[0].id;
         assert!(
             store
-                .apply_group_at_once(None, &[], &[(sent, "{}".into())], now_ms())
+                .apply_group_at_once::<crate::platforms::telegram::render::ApiCall>(None, &[], &[(sent, "{}".into())], now_ms())
                 .await
                 .unwrap()
                 .is_some()

@@ -20,6 +20,7 @@
 
 mod accounts;
 mod bots;
+pub mod chat_write;
 mod chats;
 mod chats_group;
 mod chats_retention;
@@ -384,6 +385,14 @@ impl Store {
         })
     }
 
+    /// Whether every write goes through one connection (SQLite's single writer). Writers then
+    /// gain nothing from running in parallel; on PostgreSQL several commit at once.
+    pub fn single_writer(&self) -> bool {
+        matches!(self.db, Db::Sqlite { .. })
+    }
+
+    /// The backend's name, for people: logs, `/ready`, the CLI. Code asks what the backend can
+    /// do ([`Store::single_writer`]) rather than comparing names.
     pub fn backend_name(&self) -> &'static str {
         match self.db {
             Db::Sqlite { .. } => "sqlite",

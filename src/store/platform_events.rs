@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::delivery::filter::Subscription;
+use crate::model::filter::Subscription;
 
 /// One event a chat write publishes.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Db, Store, StoreError, StoreResult, on_db};
-use crate::delivery::filter::Subscription;
+use crate::model::filter::Subscription;
 
 use super::platform_events as pe;
 use super::webhook_rows as rows;

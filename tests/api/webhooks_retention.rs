@@ -50,7 +50,7 @@ crate::webhook_test!(
         })
         .await;
 
-        let removed = hookline::delivery::maintenance::retention_step(&app.state)
+        let removed = hookline::delivery::maintenance::retention_step(&app.state.outbound)
             .await
             .unwrap();
         assert!(removed.events >= 1, "{removed:?}");
@@ -62,7 +62,7 @@ crate::webhook_test!(
         let (s, _) = app.get(&format!("/v1/api/webhooks/events/{fresh_id}"), &key).await;
         assert_eq!(s, reqwest::StatusCode::OK, "delivered but recent: kept");
 
-        hookline::delivery::maintenance::update_gauges(&app.state).await;
+        hookline::delivery::maintenance::update_gauges(&app.state.outbound).await;
         let metrics = app
             .client
             .get(app.url("/metrics"))

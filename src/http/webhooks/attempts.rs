@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::events::load_event;
 use super::{load_endpoint, parse_time};
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id};
 use crate::store::{AttemptFilter, AttemptRow, rfc3339};
 

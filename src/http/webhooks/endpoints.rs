@@ -13,14 +13,14 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::load_endpoint;
-use crate::app::AppState;
 use crate::delivery::endpoint_headers;
 use crate::delivery::signing::WebhookSecret;
 use crate::delivery::worker::SECRET_PURPOSE;
 use crate::delivery::{MAX_LABELS, filter};
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery};
 use crate::store::{EndpointRow, new_id, now_ms, rfc3339};
 

@@ -11,12 +11,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::delivery::catalogue::{PLATFORM_TYPES, PlatformType, platform_type};
 use crate::delivery::filter;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, ApiQuery, Created, Envelope, ErrorEnvelope};
 use crate::store::{EventTypeRow, now_ms, rfc3339};
 

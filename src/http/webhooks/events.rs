@@ -11,11 +11,11 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::Accepted;
-use crate::app::AppState;
 use crate::delivery::{NewEvent, Published, publish};
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::accounts::load_account;
 use crate::http::auth::{Auth, CachedAuth, RateCategory};
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{
     ApiJson, ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id, parse_json,
 };
@@ -161,7 +161,10 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 /// Only a 500 can hide a missing account, and only a lookup that answers "no such account"
 /// makes it 404: a 503 (the database unreachable) stays a 503, which tells the client to resend.
 async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) -> ApiResult<Vec<Published>> {
-    match publish(state, account_id, events).await {
+    match publish(&state.outbound, account_id, events)
+        .await
+        .map_err(ApiError::from)
+    {
         Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => match state.store.get_account(account_id).await {
             Ok(None) => Err(ApiError::not_found("account")),
             _ => Err(e),

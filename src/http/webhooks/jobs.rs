@@ -11,12 +11,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{Accepted, load_endpoint, parse_time};
-use crate::app::AppState;
 use crate::delivery::catalogue::platform_type;
 use crate::delivery::worker::{EndpointRt, body_of, signed_headers};
 use crate::delivery::{filter, sender};
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, Envelope, ErrorEnvelope, parse_id};
 use crate::store::{EventBody, JobRow, new_id, now_ms, rfc3339};
 
@@ -52,7 +52,7 @@ async fn test_endpoint(
         return Err(ApiError::field("event_type", "is not a valid event type name"));
     }
     let now = now_ms();
-    let endpoint = EndpointRt::from_row(&state, &row, now).map_err(ApiError::internal)?;
+    let endpoint = EndpointRt::from_row(&state.outbound, &row, now).map_err(ApiError::internal)?;
     let payload = platform_type(&body.event_type)
         .map(|t| (t.example)())
         .unwrap_or_else(|| json!({ "test": true }));

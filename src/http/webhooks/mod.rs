@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::parse_id;
 use crate::store::EndpointRow;
 

@@ -8,11 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::load_endpoint;
-use crate::app::AppState;
 use crate::delivery::signing::WebhookSecret;
 use crate::delivery::worker::SECRET_PURPOSE;
-use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiOk, Envelope, ErrorEnvelope, parse_json};
 use crate::store::{now_ms, rfc3339};
 

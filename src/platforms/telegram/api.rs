@@ -74,7 +74,7 @@ impl BotApi {
     /// A client for `base_url` (e.g. `https://api.telegram.org`) whose calls each time out after
     /// `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, CallError> {
-        crate::app::install_tls_provider();
+        crate::secrets::install_tls_provider();
         // Proxies named in the environment are ignored, as by every outbound client: the address
         // is the operator's `telegram_api_url`, and a proxy it did not name would see every bot
         // token (they travel in the URL path).

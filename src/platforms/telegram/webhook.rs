@@ -2,16 +2,13 @@
 //! token on every registration, stored sealed and checked on every update; status mapping;
 //! removal; and a periodic repair of broken registrations that one node at a time performs.
 
-use std::sync::Arc;
-
 use uuid::Uuid;
 
-use super::api::{CallError, WebhookConfig, WebhookStatus};
+use super::api::{BotApi, CallError, WebhookConfig, WebhookStatus};
 use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
-use crate::dialogs::Runtime;
-use crate::dialogs::sender::token_purpose;
-use crate::secrets::{Secret, random_token};
-use crate::store::{StoreError, now_ms};
+use crate::platforms::token_purpose;
+use crate::secrets::{Cipher, Secret, random_token};
+use crate::store::{Store, StoreError, now_ms};
 
 const PLATFORM: &str = "telegram";
 const SECRET_PURPOSE: &str = "telegram_secret_token";
@@ -28,6 +25,17 @@ pub enum WebhookError {
     Telegram(CallError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What registering a bot's webhook takes: the credentials in the store, the cipher that opens
+/// the token and seals the secret, the Bot API, where hookline can be reached, and this node's
+/// id (one node at a time repairs registrations).
+pub struct Registrar<'a> {
+    pub store: &'a Store,
+    pub cipher: &'a Cipher,
+    pub api: &'a BotApi,
+    pub public_url: Option<&'a str>,
+    pub node_id: &'a str,
 }
 
 /// Options of a registration (GET INN's `/set` body).
@@ -49,7 +57,7 @@ pub fn valid_secret_token(s: &str) -> bool {
     (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-async fn active_token(rt: &Runtime, bot_id: Uuid) -> Result<Secret<String>, WebhookError> {
+async fn active_token(rt: &Registrar<'_>, bot_id: Uuid) -> Result<Secret<String>, WebhookError> {
     let credential = rt.store.get_credential(bot_id, PLATFORM).await?;
     let credential = credential
         .filter(|c| c.is_active)
@@ -60,9 +68,9 @@ async fn active_token(rt: &Runtime, bot_id: Uuid) -> Result<Secret<String>, Webh
 }
 
 /// Register (or re-register) the bot's webhook and return Telegram's view of it.
-pub async fn register(rt: &Runtime, bot_id: Uuid, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
+pub async fn register(rt: &Registrar<'_>, bot_id: Uuid, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
-    let public_url = rt.config.public_url.as_deref().ok_or(WebhookError::NoPublicUrl)?;
+    let public_url = rt.public_url.ok_or(WebhookError::NoPublicUrl)?;
     let url = webhook_url(public_url, bot_id);
     let secret = options.secret_token.unwrap_or_else(|| Secret::new(random_token(32)));
     let config = WebhookConfig {
@@ -87,7 +95,7 @@ pub async fn register(rt: &Runtime, bot_id: Uuid, options: SetOptions) -> Result
     rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)
 }
 
-pub async fn status(rt: &Runtime, bot_id: Uuid) -> Result<WebhookStatus, WebhookError> {
+pub async fn status(rt: &Registrar<'_>, bot_id: Uuid) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
     let info = rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)?;
     rt.store.touch_webhook_checked(bot_id, PLATFORM).await?;
@@ -95,7 +103,7 @@ pub async fn status(rt: &Runtime, bot_id: Uuid) -> Result<WebhookStatus, Webhook
 }
 
 /// Remove the webhook at Telegram and forget the secret token.
-pub async fn unregister(rt: &Runtime, bot_id: Uuid) -> Result<(), WebhookError> {
+pub async fn unregister(rt: &Registrar<'_>, bot_id: Uuid) -> Result<(), WebhookError> {
     let token = active_token(rt, bot_id).await?;
     rt.api
         .delete_webhook(&token, false)
@@ -107,8 +115,8 @@ pub async fn unregister(rt: &Runtime, bot_id: Uuid) -> Result<(), WebhookError> 
 }
 
 /// The secret token Telegram must send with this bot's updates, if one was registered.
-pub fn open_secret(rt: &Runtime, sealed: &[u8]) -> Option<Secret<String>> {
-    rt.cipher.open_string(SECRET_PURPOSE, sealed).ok()
+pub fn open_secret(cipher: &Cipher, sealed: &[u8]) -> Option<Secret<String>> {
+    cipher.open_string(SECRET_PURPOSE, sealed).ok()
 }
 
 /// Whether a registration needs repair: no URL set, an error from Telegram within the last
@@ -121,13 +129,13 @@ pub fn needs_refresh(status: &WebhookStatus, now_secs: i64) -> bool {
 
 /// Re-register broken webhooks of active bots not checked in the last 4 minutes. Only the node
 /// holding the `webhook_refresh` lease does it.
-pub async fn refresh_broken(rt: &Arc<Runtime>) -> Result<usize, WebhookError> {
-    if rt.config.public_url.is_none() {
+pub async fn refresh_broken(rt: &Registrar<'_>) -> Result<usize, WebhookError> {
+    if rt.public_url.is_none() {
         return Ok(0);
     }
     if !rt
         .store
-        .try_lease("telegram_webhook_refresh", &rt.node_id, 240_000)
+        .try_lease("telegram_webhook_refresh", rt.node_id, 240_000)
         .await?
     {
         return Ok(0);

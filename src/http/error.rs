@@ -212,6 +212,17 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::delivery::PublishError> for ApiError {
+    fn from(e: crate::delivery::PublishError) -> Self {
+        use crate::delivery::PublishError;
+        match e {
+            PublishError::Invalid { field, message } => ApiError::field(&field, message),
+            PublishError::Store(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::internal(e)

@@ -1,4 +1,5 @@
-//! Which endpoints an event goes to (pure), and what names event types and labels may take.
+//! Which endpoints an event goes to (pure), and what names event types and labels may take:
+//! shared by publishing, the store (which fans bot events out inside its transaction) and the API.
 
 /// An endpoint's subscription: event types (`None` = all) and labels the event must all carry.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,4 @@
+//! Plain shared types, below every other module: what several layers must name alike.
+
+pub mod dialog;
+pub mod filter;
