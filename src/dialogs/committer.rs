@@ -14,8 +14,9 @@ use std::hash::{Hash, Hasher};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::ProcessError;
 use super::plan::ChatWrite;
-use crate::store::{Applied, Held, Store, StoreError, StoreResult, Worker};
+use crate::store::{Applied, Held, Store, StoreResult, Worker};
 
 /// Most writes in one transaction (bounds the time a batch holds the writer).
 const MAX_BATCH: usize = 256;
@@ -61,27 +62,24 @@ impl Committer {
     }
 
     /// Apply `write` durably, together with whatever else is queued.
-    pub async fn apply(&self, write: ChatWrite) -> StoreResult<Applied> {
+    pub async fn apply(&self, write: ChatWrite) -> Result<Applied, ProcessError> {
         let lane = self.lane((write.bot_id, &write.chat_id));
         let (reply, answer) = oneshot::channel();
         if lane.send(Job::Chat(Box::new(write), reply)).await.is_err() {
-            return Err(StoreError::Other("the chat writer has stopped".into()));
+            return Err(ProcessError::WriterStopped);
         }
         // A dropped reply means the lane stopped mid-batch (shutdown): whether the write landed
         // is unknown, so the caller answers "retry", and a retry is idempotent.
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Other("the chat writer stopped before answering".into())))
+        Ok(answer.await.map_err(|_| ProcessError::WriterStopped)??)
     }
 
     /// Mark a reply sent and wait until that is durable.
-    pub async fn mark_sent(&self, id: Uuid, response: String) -> StoreResult<()> {
-        match self.mark_sent_queued(id, response).await {
-            Some(done) => done
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Other("the chat writer stopped before answering".into()))),
-            None => Err(StoreError::Other("the chat writer has stopped".into())),
-        }
+    pub async fn mark_sent(&self, id: Uuid, response: String) -> Result<(), ProcessError> {
+        let done = self
+            .mark_sent_queued(id, response)
+            .await
+            .ok_or(ProcessError::WriterStopped)?;
+        Ok(done.await.map_err(|_| ProcessError::WriterStopped)??)
     }
 
     /// Queue a sent mark for the next commit; the receiver says when it is durable. The caller

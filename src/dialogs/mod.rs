@@ -9,6 +9,7 @@
 pub mod committer;
 pub mod downloads;
 mod emits;
+mod error;
 pub mod isolate;
 pub mod locks;
 pub mod plan;
@@ -28,6 +29,7 @@ use crate::platforms::telegram::update::{EventType, ParsedUpdate};
 use crate::scenario::{Context, DialogState, Scenario};
 use crate::secrets::Cipher;
 use crate::store::{Applied, Store, StoreError, new_id, now_ms};
+pub use error::ProcessError;
 use locks::ChatLocks;
 use plan::{BotCtx, DialogSnapshot, Item, UpdateResult};
 
@@ -42,7 +44,7 @@ impl ScenarioCache {
     const MAX: usize = 1024;
 
     /// The bot's active scenario, compiled.
-    pub async fn active(&self, store: &Store, bot_id: Uuid) -> Result<Option<Arc<Scenario>>, StoreError> {
+    pub async fn active(&self, store: &Store, bot_id: Uuid) -> Result<Option<Arc<Scenario>>, ProcessError> {
         let Some(id) = store.active_scenario_id(bot_id).await? else {
             return Ok(None);
         };
@@ -54,12 +56,18 @@ impl ScenarioCache {
         };
         // Parsing and compiling are CPU work (bounded by the scenario limits): off the async workers.
         let compiled = tokio::task::spawn_blocking(move || {
-            let doc: serde_json::Value = serde_json::from_str(&record.scenario_data)
-                .map_err(|e| StoreError::Other(format!("stored scenario {id} is not JSON: {e}")))?;
-            Ok::<_, StoreError>(Scenario::compile(&doc))
+            let doc: serde_json::Value =
+                serde_json::from_str(&record.scenario_data).map_err(|e| ProcessError::BadScenario {
+                    id,
+                    why: format!("not JSON: {e}"),
+                })?;
+            Ok::<_, ProcessError>(Scenario::compile(&doc))
         })
         .await
-        .map_err(|e| StoreError::Other(format!("compiling stored scenario {id} failed: {e}")))??;
+        .map_err(|e| ProcessError::BadScenario {
+            id,
+            why: format!("compiling failed: {e}"),
+        })??;
         // Stored versions passed validation at upload; a failure here means the engine changed.
         let scenario = match compiled {
             // Scenario texts go out as Telegram HTML: interpolated values are escaped for it.
@@ -174,7 +182,7 @@ impl Runtime {
         }))
     }
 
-    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &'static str) -> Result<BotCtx, StoreError> {
+    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &'static str) -> Result<BotCtx, ProcessError> {
         Ok(BotCtx {
             bot_id,
             account_id,
@@ -192,7 +200,7 @@ impl Runtime {
         account_id: Uuid,
         parsed: ParsedUpdate,
         body: Vec<u8>,
-    ) -> Result<Processed, StoreError> {
+    ) -> Result<Processed, ProcessError> {
         let platform = "telegram";
         let chat_id = parsed.chat_id.map(|c| c.to_string()).unwrap_or_default();
         let _guard = self.chat_locks.lock(bot_id, &chat_id).await;
@@ -234,7 +242,7 @@ impl Runtime {
                 .inbox
                 .first()
                 .and_then(|r| serde_json::from_value::<UpdateResult>(r.result.clone()).ok())
-                .ok_or_else(|| StoreError::Other("planned write lost its result".into()))?;
+                .ok_or(ProcessError::Inconsistent("a planned write lost its result"))?;
             match self.committer.apply(write).await? {
                 Applied::Done { in_order } => {
                     if let Some(after) = after {
@@ -255,8 +263,9 @@ impl Runtime {
                 }
                 Applied::Duplicate => {
                     let previous = self.previous_result(bot_id, platform, parsed.update_id).await?;
-                    let result =
-                        previous.ok_or_else(|| StoreError::Other("duplicate update without a result".into()))?;
+                    let result = previous.ok_or(ProcessError::Inconsistent(
+                        "a duplicate update without its first answer",
+                    ))?;
                     return Ok(Processed {
                         result,
                         duplicate: true,
@@ -267,9 +276,7 @@ impl Runtime {
                 Applied::Conflict => continue,
             }
         }
-        Err(StoreError::Other(
-            "the dialog kept changing under us; giving up for now".into(),
-        ))
+        Err(ProcessError::Contention)
     }
 
     /// Fire a timer: an auto transition of the chat's dialog.
@@ -279,7 +286,7 @@ impl Runtime {
         platform: &'static str,
         chat_id: &str,
         token: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ProcessError> {
         let Some(bot) = self.store.get_bot(bot_id).await? else {
             return Ok(());
         };
@@ -307,7 +314,7 @@ impl Runtime {
                 Applied::Conflict => continue,
             }
         }
-        Err(StoreError::Other("the dialog kept changing under the timer".into()))
+        Err(ProcessError::Contention)
     }
 
     /// A button pressed on a keyboard that is not the chat's newest one sent: the dialog has

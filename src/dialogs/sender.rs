@@ -308,7 +308,7 @@ impl Runtime {
             }
             CallError::Migrated(new_chat) => {
                 call.retarget(new_chat);
-                let text = serde_json::to_string(call).map_err(|e| StoreError::Other(e.to_string()))?;
+                let text = serde_json::to_string(call).map_err(|e| StoreError::Encode(e.to_string()))?;
                 self.store
                     .outbox_retry(id, now, &error.to_string(), Some(&text))
                     .await?;

@@ -223,6 +223,20 @@ impl From<crate::delivery::PublishError> for ApiError {
     }
 }
 
+impl From<crate::dialogs::ProcessError> for ApiError {
+    fn from(e: crate::dialogs::ProcessError) -> Self {
+        use crate::dialogs::ProcessError;
+        match e {
+            ProcessError::Store(e) => ApiError::from(e),
+            e if e.is_retryable() => {
+                tracing::warn!(error = %e, "processing failed; a retry can succeed");
+                ApiError::processing_failed("the update could not be processed now; retry later")
+            }
+            e => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::internal(e)

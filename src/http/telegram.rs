@@ -17,13 +17,14 @@ use uuid::Uuid;
 use super::auth::{Auth, RateCategory};
 use super::bots::load_bot;
 use super::extract::{ApiOk, Envelope, ErrorEnvelope, body_bytes};
+use crate::dialogs::ProcessError;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::platforms::telegram::api::WebhookStatus;
 use crate::platforms::telegram::update::parse_update;
 use crate::platforms::telegram::webhook::{self, SetOptions, WebhookError};
 use crate::secrets::{Secret, constant_time_eq};
-use crate::store::{StoreError, now_ms, rfc3339};
+use crate::store::{now_ms, rfc3339};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// How often a copy of an update looks for the first copy's answer.
@@ -69,18 +70,12 @@ pub(super) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpN
         .unwrap_or(peer)
 }
 
-fn processing_error(e: StoreError) -> ApiError {
-    match &e {
-        // An unreachable or full database reads as such (503 with Retry-After), as on every
-        // other route; Telegram redelivers any non-2xx, and the update is processed once.
-        StoreError::Unavailable(_) | StoreError::StorageFull(_) => ApiError::from(e),
-        // A dialog step failed in a way a retry can mend: Telegram's redelivery finds it back.
-        StoreError::Other(_) => {
-            tracing::warn!(error = %e, "update processing failed; a retry can succeed");
-            ApiError::processing_failed("the update could not be processed now; retry later")
-        }
-        _ => ApiError::internal(e),
-    }
+/// Every failure reads as what it is: an unreachable or full database is 503 with Retry-After
+/// (as on every route), a passing condition (the dialog contended, the writer shutting down) is
+/// 422 `PROCESSING_FAILED`, anything else 500. Telegram redelivers any non-2xx, and the update
+/// is still processed once.
+fn processing_error(e: impl Into<ProcessError>) -> ApiError {
+    ApiError::from(e.into())
 }
 
 #[utoipa::path(post, path = "/v1/api/webhooks/telegram/{bot_id}", tag = "platform-webhooks",

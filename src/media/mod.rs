@@ -108,7 +108,7 @@ impl MediaLibrary {
         let key = media
             .storage_key
             .as_deref()
-            .ok_or_else(|| StoreError::Other("media has no stored bytes".into()))?;
+            .ok_or(StoreError::Missing("the stored bytes of a media item"))?;
         Ok(self.blobs.read(key).await?)
     }
 

@@ -100,7 +100,7 @@ pub(super) const SET_TIMER: &str =
      ON CONFLICT (bot_id, platform, chat_id) DO UPDATE SET token = excluded.token, due_at = excluded.due_at, lease_until = 0";
 
 pub(super) fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode dialog: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::Encode(format!("a dialog: {e}")))
 }
 
 impl Store {
@@ -332,7 +332,7 @@ impl Store {
                             }
                         }
                         for row in &write.outbox {
-                            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
+                            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
                             sqlx::query(
                                 "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
                                  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6)",

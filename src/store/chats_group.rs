@@ -190,7 +190,7 @@ impl Store {
         let mut outbox = Vec::new();
         for w in writes {
             for row in &w.outbox {
-                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Other(e.to_string()))?;
+                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
                 outbox.push((row.id, *w, call, w.lease_outbox_until.unwrap_or(0)));
             }
         }
@@ -537,7 +537,12 @@ mod tests {
         let sent = first[0].outbox[0].id;
         assert!(
             store
-                .apply_group_at_once::<crate::platforms::telegram::render::ApiCall>(None, &[], &[(sent, "{}".into())], now_ms())
+                .apply_group_at_once::<crate::platforms::telegram::render::ApiCall>(
+                    None,
+                    &[],
+                    &[(sent, "{}".into())],
+                    now_ms()
+                )
                 .await
                 .unwrap()
                 .is_some()

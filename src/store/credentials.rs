@@ -62,7 +62,7 @@ impl Store {
         })?;
         self.get_credential(bot_id, platform)
             .await?
-            .ok_or_else(|| super::StoreError::Other("credential vanished after upsert".into()))
+            .ok_or(super::StoreError::Missing("a credential, right after its upsert"))
     }
 
     pub async fn get_credential(&self, bot_id: Uuid, platform: &str) -> StoreResult<Option<Credential>> {

@@ -80,8 +80,19 @@ pub enum StoreError {
     /// Stored data that cannot be read back (a bug or manual tampering): retrying cannot help.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A value could not be encoded for storage (a bug: every stored type encodes).
+    #[error("cannot encode for storage: {0}")]
+    Encode(String),
+    /// A row this call wrote or resolved a moment ago is not there (a bug, or a concurrent
+    /// delete the caller did not expect).
+    #[error("missing: {0}")]
+    Missing(&'static str),
+    /// The database's folder cannot be created or opened.
     #[error("{0}")]
-    Other(String),
+    Io(String),
+    /// The group commit this call waited on failed (its own error was given to the group).
+    #[error("{0}")]
+    GroupFailed(String),
     /// The disk (or the database's quota) is full: nothing was written, and a retry succeeds
     /// once space returns.
     #[error("storage full: {0}")]
@@ -100,7 +111,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(m) => StoreError::Unavailable(format!("{context}: {m}")),
             StoreError::StorageFull(e) => StoreError::StorageFull(sqlx::Error::Protocol(format!("{context}: {e}"))),
-            other => StoreError::Other(format!("{context}: {other}")),
+            other => StoreError::GroupFailed(format!("{context}: {other}")),
         }
     }
 }
@@ -303,7 +314,7 @@ impl Store {
             DatabaseConfig::Sqlite { path } => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", parent.display())))?;
+                        .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", parent.display())))?;
                 }
                 let options = SqliteConnectOptions::new()
                     .filename(path)

@@ -76,7 +76,7 @@ impl Store {
         })?;
         self.get_scenario(id)
             .await?
-            .ok_or_else(|| StoreError::Other("scenario vanished after insert".into()))
+            .ok_or(StoreError::Missing("a scenario, right after its insert"))
     }
 
     pub async fn get_scenario(&self, id: Uuid) -> StoreResult<Option<ScenarioRecord>> {

@@ -265,7 +265,7 @@ impl Store {
                     let found: HashMap<String, Uuid> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id, e)| (e, id)).collect();
                     for &i in part.items {
                         let original = found.get(&firsts[i].event.event_id).copied().ok_or_else(|| {
-                            StoreError::Other("an event conflicted on its event_id but cannot be found".into())
+                            StoreError::Missing("an event that conflicted on its event_id")
                         })?;
                         // The row this publish's own earlier attempt wrote is not a duplicate.
                         firsts[i].resolved = Some((original, original != firsts[i].id));
@@ -374,9 +374,7 @@ impl Store {
                             Slot::Repeat(i) => (i, true),
                         };
                         let c = &firsts[i];
-                        let (id, existed) = c
-                            .resolved
-                            .ok_or_else(|| StoreError::Other("a published event was not resolved".into()))?;
+                        let (id, existed) = c.resolved.ok_or(StoreError::Missing("a published event's row"))?;
                         Ok(PublishedRow {
                             id,
                             event_id: c.event.event_id.clone(),
