@@ -585,12 +585,7 @@ impl Config {
                 "normal" => Ok(SqliteSync::Normal),
                 _ => Err("expected `full` or `normal`".into()),
             })?,
-            rate_limits: RateLimits {
-                bot_management_per_minute: layers.required("rate_limits.bot_management_per_minute", parse_u32)?,
-                webhooks_per_minute: layers.required("rate_limits.webhooks_per_minute", parse_u32)?,
-                media_per_minute: layers.required("rate_limits.media_per_minute", parse_u32)?,
-                auth_failures_per_minute: layers.required("rate_limits.auth_failures_per_minute", parse_u32)?,
-            },
+            rate_limits: resolve_rate_limits(layers)?,
             delivery_allowed_networks: layers
                 .parse("delivery_allowed_networks", parse_networks)?
                 .unwrap_or_default(),
@@ -621,27 +616,7 @@ impl Config {
             media_store: resolve_media_store(layers)?,
             media_max_upload_bytes: layers.required("media_max_upload_bytes", parse_positive::<u64>)?,
             telegram_download_max_bytes: layers.required("telegram_download_max_bytes", parse_positive::<u64>)?,
-            delivery: DeliveryConfig {
-                enabled: layers.required("delivery_enabled", parse_bool)?,
-                retry_schedule_secs: layers.required("delivery_retry_schedule_secs", parse_schedule)?,
-                concurrency: layers.required("delivery_concurrency", parse_positive::<usize>)?,
-                max_in_flight: layers.required("delivery_max_in_flight", parse_positive::<u32>)?,
-                poll: Duration::from_millis(layers.required("delivery_poll_ms", parse_positive::<u64>)?),
-                lease: Duration::from_secs(layers.required("delivery_lease_secs", |s| {
-                    parse_positive::<u64>(s).and_then(|n| {
-                        // Attempts are cut off one second before their lease ends (see the
-                        // worker), so a lease needs room for at least one second of sending.
-                        if n < 2 { Err("must be at least 2".into()) } else { Ok(n) }
-                    })
-                })?),
-                disable_after: Duration::from_secs(
-                    layers.required("delivery_disable_after_secs", parse_positive::<u64>)?,
-                ),
-                breaker_cooldown: Duration::from_millis(
-                    layers.required("delivery_breaker_cooldown_ms", parse_positive::<u64>)?,
-                ),
-                retention: Duration::from_secs(layers.required("webhook_retention_secs", parse_positive::<u64>)?),
-            },
+            delivery: resolve_delivery(layers)?,
         })
     }
 
@@ -652,6 +627,39 @@ impl Config {
         // The defaults are valid by construction; a failure here is a bug in SETTINGS.
         Config::resolve(&layers).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
     }
+}
+
+/// The outbound delivery settings.
+fn resolve_delivery(layers: &Layers) -> Result<DeliveryConfig, ConfigError> {
+    Ok(DeliveryConfig {
+        enabled: layers.required("delivery_enabled", parse_bool)?,
+        retry_schedule_secs: layers.required("delivery_retry_schedule_secs", parse_schedule)?,
+        concurrency: layers.required("delivery_concurrency", parse_positive::<usize>)?,
+        max_in_flight: layers.required("delivery_max_in_flight", parse_positive::<u32>)?,
+        poll: Duration::from_millis(layers.required("delivery_poll_ms", parse_positive::<u64>)?),
+        lease: Duration::from_secs(layers.required("delivery_lease_secs", |s| {
+            parse_positive::<u64>(s).and_then(|n| {
+                // Attempts are cut off one second before their lease ends (see the
+                // worker), so a lease needs room for at least one second of sending.
+                if n < 2 { Err("must be at least 2".into()) } else { Ok(n) }
+            })
+        })?),
+        disable_after: Duration::from_secs(layers.required("delivery_disable_after_secs", parse_positive::<u64>)?),
+        breaker_cooldown: Duration::from_millis(
+            layers.required("delivery_breaker_cooldown_ms", parse_positive::<u64>)?,
+        ),
+        retention: Duration::from_secs(layers.required("webhook_retention_secs", parse_positive::<u64>)?),
+    })
+}
+
+/// The API's per-key request budgets.
+fn resolve_rate_limits(layers: &Layers) -> Result<RateLimits, ConfigError> {
+    Ok(RateLimits {
+        bot_management_per_minute: layers.required("rate_limits.bot_management_per_minute", parse_u32)?,
+        webhooks_per_minute: layers.required("rate_limits.webhooks_per_minute", parse_u32)?,
+        media_per_minute: layers.required("rate_limits.media_per_minute", parse_u32)?,
+        auth_failures_per_minute: layers.required("rate_limits.auth_failures_per_minute", parse_u32)?,
+    })
 }
 
 fn resolve_media_store(layers: &Layers) -> Result<MediaStoreConfig, ConfigError> {

@@ -115,10 +115,11 @@ pub fn plan(
         scheduled_at: None,
     };
     let original = dialog.clone();
-    let mut current: Option<(Uuid, DialogState, Context)> = dialog.map(|d| (d.id, d.state, d.context));
-    let mut touched = false;
-    let mut interacted = false;
-
+    let mut progress = Progress {
+        current: dialog.map(|d| (d.id, d.state, d.context)),
+        touched: false,
+        interacted: false,
+    };
     for item in items {
         match item {
             Item::Update {
@@ -127,162 +128,262 @@ pub fn plan(
                 parsed,
                 media,
             } => {
-                let mut result = UpdateResult {
-                    update_id: parsed.update_id,
-                    bot_id: bot.bot_id,
-                    platform_chat_id: parsed.chat_id.map(|c| c.to_string()),
-                    event_type: parsed.event_type.as_str().to_string(),
-                    outbox: Vec::new(),
-                    note: None,
-                };
-                let mut payload = update_event_payload(bot, &parsed);
-                if let (Some(error), Value::Object(map)) = (&parsed.parse_error, &mut payload) {
-                    map.insert("error".into(), json!(error));
-                    map.extend(kept_body(&body));
-                }
-                let mut announced_later = false;
-                if let Some(media) = media {
-                    if let Some(Value::Object(m)) = payload.get_mut("media")
-                        && let Value::Object(fields) = media.fields
-                    {
-                        m.extend(fields);
-                    }
-                    if let Some(mut row) = media.insert {
-                        // A new file's `media.received` waits for its bytes, so it can say where they are.
-                        if row.media.status == STATUS_PENDING && parsed.event_type == EventType::MediaReceived {
-                            row.announce = Some(payload.clone());
-                            announced_later = true;
-                        }
-                        write.media = Some(row);
-                    }
-                }
-                if !announced_later {
-                    write.events.push(NewEvent {
-                        event_type: parsed.event_type.as_str().to_string(),
-                        payload,
-                    });
-                }
-                if let (EventType::CallbackStale, Some(callback_id)) = (parsed.event_type, &parsed.callback_query_id) {
-                    // An old keyboard: stop the spinner, and nothing else.
-                    write.outbox.push(NewOutbox {
-                        id: ids.next_id(),
-                        call: answer_callback(callback_id, None),
-                    });
-                    result.outbox = vec![write.outbox[write.outbox.len() - 1].id];
-                    result.note = Some("a button of an old keyboard; the dialog did not move".into());
-                } else if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
-                    match &bot.scenario {
-                        None => result.note = Some("the bot has no active scenario".into()),
-                        Some(scenario) => {
-                            let ctx = context_of(bot, chat_id, &parsed);
-                            let before = write.outbox.len();
-                            if let Some(callback_id) = &parsed.callback_query_id {
-                                // Stop the client's spinner first, whatever the engine decides.
-                                write.outbox.push(NewOutbox {
-                                    id: ids.next_id(),
-                                    call: answer_callback(callback_id, None),
-                                });
-                            }
-                            write.history.push(("user", user_history(&input, &parsed)));
-                            let outcome = step(scenario, current.as_ref().map(|c| &c.1), &input, &ctx, now_ms);
-                            let duplicate = matches!(outcome.kind, OutcomeKind::Duplicate);
-                            if let (Some(message_id), false) = (parsed.callback_message_id, duplicate) {
-                                write.outbox.push(NewOutbox {
-                                    id: ids.next_id(),
-                                    call: remove_keyboard(chat, message_id),
-                                });
-                            }
-                            apply_outcome(
-                                bot,
-                                chat,
-                                &ctx,
-                                outcome.actions,
-                                &mut write,
-                                ids,
-                                &parsed.callback_query_id,
-                            );
-                            if duplicate {
-                                result.note = Some("duplicate input ignored".into());
-                            }
-                            current = next_dialog(current, outcome.state, ctx, ids);
-                            touched = true;
-                            interacted = true;
-                            result.outbox = write.outbox[before..].iter().map(|o| o.id).collect();
-                        }
-                    }
-                }
-                write.inbox.push(NewInbox {
-                    id: inbox_id,
-                    update_id: Some(parsed.update_id),
-                    kind: "update",
+                let update = Update {
+                    inbox_id,
                     body,
-                    result: serde_json::to_value(&result).unwrap_or(Value::Null),
-                });
+                    parsed: *parsed,
+                    media,
+                };
+                plan_update(bot, chat_id, update, &mut progress, &mut write, now_ms, ids);
             }
             Item::Tick { inbox_id, token } => {
-                let mut note = None;
-                if let (Some(scenario), Some((id, state, ctx))) = (&bot.scenario, current.clone()) {
-                    let chat = chat_id.parse::<i64>().unwrap_or_default();
-                    write
-                        .history
-                        .push(("user", json!({ "type": "auto", "input": "@AUTO_TRANSITION@" })));
-                    let outcome = step(scenario, Some(&state), &Input::AutoTick { token }, &ctx, now_ms);
-                    if matches!(outcome.kind, OutcomeKind::Ignored) {
-                        write.history.pop();
-                        note = Some("stale timer ignored".to_string());
-                    } else {
-                        apply_outcome(bot, chat, &ctx, outcome.actions, &mut write, ids, &None);
-                        current = next_dialog(Some((id, state, ctx.clone())), outcome.state, ctx, ids);
-                        touched = true;
-                    }
-                } else {
-                    note = Some("no dialog or scenario for the timer".to_string());
-                }
-                write.inbox.push(NewInbox {
-                    id: inbox_id,
-                    update_id: None,
-                    kind: "tick",
-                    body: token.to_string().into_bytes(),
-                    result: json!({ "token": token.to_string(), "note": note }),
-                });
+                plan_tick(bot, chat_id, inbox_id, token, &mut progress, &mut write, now_ms, ids);
             }
         }
     }
-
-    if touched {
-        write.dialog = match (&original, current) {
-            (Some(orig), None) => DialogChange::Delete {
-                id: orig.id,
-                expected_version: orig.version,
-            },
-            (None, None) => DialogChange::Unchanged,
-            (orig, Some((id, state, context))) => {
-                write.timer = match &state.auto {
-                    Some(pending) => match write.scheduled_at {
-                        Some(due_at) => TimerChange::Set {
-                            token: pending.token,
-                            due_at,
-                        },
-                        None => TimerChange::Unchanged,
-                    },
-                    // Only a dialog that had a pending transition can have a timer to clear.
-                    None if orig.as_ref().is_some_and(|o| o.state.auto.is_some()) => TimerChange::Clear,
-                    None => TimerChange::Unchanged,
-                };
-                DialogChange::Upsert {
-                    id,
-                    expected_version: orig.as_ref().map(|o| o.version),
-                    state: Box::new(state),
-                    context,
-                    last_interaction: interacted,
-                }
-            }
-        };
-        if matches!(write.dialog, DialogChange::Delete { .. }) {
-            write.timer = TimerChange::Clear;
-        }
+    if progress.touched {
+        settle_dialog(&mut write, original.as_ref(), progress);
     }
     write
+}
+
+/// The dialog as planning goes through a chat's inputs.
+struct Progress {
+    current: Option<(Uuid, DialogState, Context)>,
+    /// The engine ran at least once: the dialog row is written.
+    touched: bool,
+    /// A user's input (not only a timer) reached the engine.
+    interacted: bool,
+}
+
+/// One platform update, taken apart.
+struct Update {
+    inbox_id: Uuid,
+    body: Vec<u8>,
+    parsed: ParsedUpdate,
+    media: Option<Box<UpdateMedia>>,
+}
+
+/// An update: its event, then (for an input the engine takes) the step, then its inbox row
+/// with the answer.
+fn plan_update(
+    bot: &BotCtx,
+    chat_id: &str,
+    update: Update,
+    progress: &mut Progress,
+    write: &mut ChatWrite,
+    now_ms: i64,
+    ids: &mut impl IdSource,
+) {
+    let Update {
+        inbox_id,
+        body,
+        parsed,
+        media,
+    } = update;
+    let mut result = UpdateResult {
+        update_id: parsed.update_id,
+        bot_id: bot.bot_id,
+        platform_chat_id: parsed.chat_id.map(|c| c.to_string()),
+        event_type: parsed.event_type.as_str().to_string(),
+        outbox: Vec::new(),
+        note: None,
+    };
+    record_update_event(bot, &parsed, &body, media, write);
+    if let (EventType::CallbackStale, Some(callback_id)) = (parsed.event_type, &parsed.callback_query_id) {
+        // An old keyboard: stop the spinner, and nothing else.
+        write.outbox.push(NewOutbox {
+            id: ids.next_id(),
+            call: answer_callback(callback_id, None),
+        });
+        result.outbox = vec![write.outbox[write.outbox.len() - 1].id];
+        result.note = Some("a button of an old keyboard; the dialog did not move".into());
+    } else if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
+        match &bot.scenario {
+            None => result.note = Some("the bot has no active scenario".into()),
+            Some(scenario) => {
+                let before = write.outbox.len();
+                let turn = Turn {
+                    scenario,
+                    chat,
+                    input,
+                    parsed: &parsed,
+                };
+                if step_input(bot, chat_id, turn, progress, write, now_ms, ids) {
+                    result.note = Some("duplicate input ignored".into());
+                }
+                result.outbox = write.outbox[before..].iter().map(|o| o.id).collect();
+            }
+        }
+    }
+    write.inbox.push(NewInbox {
+        id: inbox_id,
+        update_id: Some(parsed.update_id),
+        kind: "update",
+        body,
+        result: serde_json::to_value(&result).unwrap_or(Value::Null),
+    });
+}
+
+/// The update's own event (`message.received`, …), with the library's record of a file it
+/// carries; a new file's `media.received` waits for its bytes, so it can say where they are.
+fn record_update_event(
+    bot: &BotCtx,
+    parsed: &ParsedUpdate,
+    body: &[u8],
+    media: Option<Box<UpdateMedia>>,
+    write: &mut ChatWrite,
+) {
+    let mut payload = update_event_payload(bot, parsed);
+    if let (Some(error), Value::Object(map)) = (&parsed.parse_error, &mut payload) {
+        map.insert("error".into(), json!(error));
+        map.extend(kept_body(body));
+    }
+    let mut announced_later = false;
+    if let Some(media) = media {
+        if let Some(Value::Object(m)) = payload.get_mut("media")
+            && let Value::Object(fields) = media.fields
+        {
+            m.extend(fields);
+        }
+        if let Some(mut row) = media.insert {
+            if row.media.status == STATUS_PENDING && parsed.event_type == EventType::MediaReceived {
+                row.announce = Some(payload.clone());
+                announced_later = true;
+            }
+            write.media = Some(row);
+        }
+    }
+    if !announced_later {
+        write.events.push(NewEvent {
+            event_type: parsed.event_type.as_str().to_string(),
+            payload,
+        });
+    }
+}
+
+/// A user's input the engine takes.
+struct Turn<'a> {
+    scenario: &'a Scenario,
+    chat: i64,
+    input: Input,
+    parsed: &'a ParsedUpdate,
+}
+
+/// Run the engine on a user's input: stop a button's spinner first, remove the pressed
+/// keyboard, carry out the outcome. Returns whether the engine took it for a duplicate.
+fn step_input(
+    bot: &BotCtx,
+    chat_id: &str,
+    turn: Turn<'_>,
+    progress: &mut Progress,
+    write: &mut ChatWrite,
+    now_ms: i64,
+    ids: &mut impl IdSource,
+) -> bool {
+    let Turn {
+        scenario,
+        chat,
+        input,
+        parsed,
+    } = turn;
+    let ctx = context_of(bot, chat_id, parsed);
+    if let Some(callback_id) = &parsed.callback_query_id {
+        // Stop the client's spinner first, whatever the engine decides.
+        write.outbox.push(NewOutbox {
+            id: ids.next_id(),
+            call: answer_callback(callback_id, None),
+        });
+    }
+    write.history.push(("user", user_history(&input, parsed)));
+    let outcome = step(scenario, progress.current.as_ref().map(|c| &c.1), &input, &ctx, now_ms);
+    let duplicate = matches!(outcome.kind, OutcomeKind::Duplicate);
+    if let (Some(message_id), false) = (parsed.callback_message_id, duplicate) {
+        write.outbox.push(NewOutbox {
+            id: ids.next_id(),
+            call: remove_keyboard(chat, message_id),
+        });
+    }
+    apply_outcome(bot, chat, &ctx, outcome.actions, write, ids, &parsed.callback_query_id);
+    progress.current = next_dialog(progress.current.take(), outcome.state, ctx, ids);
+    progress.touched = true;
+    progress.interacted = true;
+    duplicate
+}
+
+/// A timer fired: the dialog's pending automatic transition, unless it is stale.
+#[allow(clippy::too_many_arguments)]
+fn plan_tick(
+    bot: &BotCtx,
+    chat_id: &str,
+    inbox_id: Uuid,
+    token: u64,
+    progress: &mut Progress,
+    write: &mut ChatWrite,
+    now_ms: i64,
+    ids: &mut impl IdSource,
+) {
+    let mut note = None;
+    if let (Some(scenario), Some((id, state, ctx))) = (&bot.scenario, progress.current.clone()) {
+        let chat = chat_id.parse::<i64>().unwrap_or_default();
+        write
+            .history
+            .push(("user", json!({ "type": "auto", "input": "@AUTO_TRANSITION@" })));
+        let outcome = step(scenario, Some(&state), &Input::AutoTick { token }, &ctx, now_ms);
+        if matches!(outcome.kind, OutcomeKind::Ignored) {
+            write.history.pop();
+            note = Some("stale timer ignored".to_string());
+        } else {
+            apply_outcome(bot, chat, &ctx, outcome.actions, write, ids, &None);
+            progress.current = next_dialog(Some((id, state, ctx.clone())), outcome.state, ctx, ids);
+            progress.touched = true;
+        }
+    } else {
+        note = Some("no dialog or scenario for the timer".to_string());
+    }
+    write.inbox.push(NewInbox {
+        id: inbox_id,
+        update_id: None,
+        kind: "tick",
+        body: token.to_string().into_bytes(),
+        result: json!({ "token": token.to_string(), "note": note }),
+    });
+}
+
+/// The dialog row and the timer after the engine ran: deleted, or written with the version
+/// it was read at, and the pending automatic transition's timer set or cleared.
+fn settle_dialog(write: &mut ChatWrite, original: Option<&DialogSnapshot>, progress: Progress) {
+    write.dialog = match (original, progress.current) {
+        (Some(orig), None) => DialogChange::Delete {
+            id: orig.id,
+            expected_version: orig.version,
+        },
+        (None, None) => DialogChange::Unchanged,
+        (orig, Some((id, state, context))) => {
+            write.timer = match &state.auto {
+                Some(pending) => match write.scheduled_at {
+                    Some(due_at) => TimerChange::Set {
+                        token: pending.token,
+                        due_at,
+                    },
+                    None => TimerChange::Unchanged,
+                },
+                // Only a dialog that had a pending transition can have a timer to clear.
+                None if orig.is_some_and(|o| o.state.auto.is_some()) => TimerChange::Clear,
+                None => TimerChange::Unchanged,
+            };
+            DialogChange::Upsert {
+                id,
+                expected_version: orig.map(|o| o.version),
+                state: Box::new(state),
+                context,
+                last_interaction: progress.interacted,
+            }
+        }
+    };
+    if matches!(write.dialog, DialogChange::Delete { .. }) {
+        write.timer = TimerChange::Clear;
+    }
 }
 
 fn next_dialog(
