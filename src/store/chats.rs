@@ -228,7 +228,7 @@ impl Store {
         self.apply_chat_writes_one_by_one(held, writes, sent, now).await
     }
 
-    async fn apply_chat_writes_one_by_one<C: serde::Serialize + Sync>(
+    pub(super) async fn apply_chat_writes_one_by_one<C: serde::Serialize + Sync>(
         &self,
         held: Option<&mut super::Held>,
         writes: &[&ChatWrite<C>],

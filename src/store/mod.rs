@@ -23,6 +23,8 @@ mod bots;
 pub mod chat_write;
 mod chats;
 mod chats_group;
+#[cfg(test)]
+mod chats_paths;
 mod chats_retention;
 mod checkpoint;
 mod config_cache;
