@@ -181,6 +181,205 @@ fn candidates(publishes: &[PublishBatch]) -> (Vec<Candidate<'_>>, Vec<Vec<Slot>>
     (firsts, slots)
 }
 
+/// Insert a group's new events (`$firsts`, in `$order`) and resolve the others to the rows that
+/// existed already, one query per account and chunk; on `$tx`, inside the group's transaction.
+macro_rules! write_events {
+    ($tx:ident, $style:ident, $firsts:ident, $order:ident, $accounts:ident, $cap:ident, $now:ident) => {{
+        let (style, now, firsts, order, accounts) = ($style, $now, &mut $firsts, &$order, &$accounts);
+        let tx = &mut $tx;
+        // Events: the rows inserted come back; the others existed already.
+        let bytes: usize = firsts
+            .iter()
+            .map(|c| {
+                let e = c.event;
+                e.payload.len()
+                    + e.event_id.len()
+                    + e.event_type.len()
+                    + e.labels.iter().map(|l| l.len() + 3).sum::<usize>()
+                    + 80
+            })
+            .sum();
+        let max = rows::max_rows(7, 0, ($cap)(EVENT_ROWS, bytes, firsts.len()));
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
+        for part in rows::parts_of(style, order, max) {
+            let mut q =
+                sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events_returning(style, part.rows)));
+            for &i in part.items {
+                let c = &firsts[i];
+                q = q
+                    .bind(c.id)
+                    .bind(c.account_id)
+                    .bind(&c.event.event_id)
+                    .bind(&c.event.event_type)
+                    .bind(&c.event.payload)
+                    .bind(Json(&c.event.labels))
+                    .bind(now);
+            }
+            for _ in 0..part.padding(7) {
+                q = q.bind(None::<String>);
+            }
+            inserted.extend(q.fetch_all(&mut **tx).await?);
+        }
+        for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
+            c.resolved = Some((c.id, false));
+            c.inserted_now = true;
+        }
+
+        // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
+        let bytes: usize = firsts.iter().map(|c| c.event.event_id.len() + 8).sum();
+        let max = rows::max_rows(1, 1, ($cap)(EVENT_ROWS, bytes, firsts.len()));
+        for account_id in accounts {
+            let missing: Vec<usize> = (0..firsts.len())
+                .filter(|&i| firsts[i].resolved.is_none() && firsts[i].account_id == *account_id)
+                .collect();
+            for part in rows::parts_of(style, &missing, max) {
+                let mut q =
+                    sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, part.rows)))
+                        .bind(*account_id);
+                for &i in part.items {
+                    q = q.bind(&firsts[i].event.event_id);
+                }
+                for _ in 0..part.padding(1) {
+                    q = q.bind(None::<String>);
+                }
+                let found: HashMap<String, Uuid> = q
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id, e)| (e, id))
+                    .collect();
+                for &i in part.items {
+                    let original = found
+                        .get(&firsts[i].event.event_id)
+                        .copied()
+                        .ok_or_else(|| StoreError::Missing("an event that conflicted on its event_id"))?;
+                    // The row this publish's own earlier attempt wrote is not a duplicate.
+                    firsts[i].resolved = Some((original, original != firsts[i].id));
+                }
+            }
+        }
+    }};
+}
+
+/// Record a group's queue writes (postponements, attempt outcomes and their attempt rows), then
+/// the health of the endpoints they concern; on `$tx`, inside the group's transaction.
+macro_rules! write_queue {
+    ($tx:ident, $style:ident, $queue:ident, $cap:ident, $now:ident) => {{
+        let (style, now, queue) = ($style, $now, $queue);
+        let tx = &mut $tx;
+        // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
+        let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
+        for run in rows::runs_of_unique(queue, QueueWrite::delivery_id) {
+            let postponed: Vec<(Uuid, Uuid, i64)> = run
+                .iter()
+                .filter_map(|w| match w {
+                    QueueWrite::Postpone { delivery_id, owner, at } => Some((*delivery_id, *owner, *at)),
+                    QueueWrite::Outcome { .. } => None,
+                })
+                .collect();
+            let max = rows::max_rows(3, 0, ($cap)(UPDATE_ROWS, 60, 1));
+            for part in rows::parts_of(style, &postponed, max) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, part.rows)));
+                for (id, owner, when) in part.items {
+                    q = q.bind(*id).bind(*owner).bind(*when);
+                }
+                for _ in 0..part.padding(3) {
+                    q = q.bind(None::<String>);
+                }
+                q.execute(&mut **tx).await?;
+            }
+
+            let outcomes: Vec<(&Uuid, &NextState, &AttemptRecord)> = run
+                .iter()
+                .filter_map(|w| match w {
+                    QueueWrite::Outcome { owner, next, record } => Some((owner, next, record.as_ref())),
+                    QueueWrite::Postpone { .. } => None,
+                })
+                .collect();
+            let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
+            let max = rows::max_rows(6, 1, ($cap)(UPDATE_ROWS, 100, 1));
+            for part in rows::parts_of(style, &outcomes, max) {
+                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, part.rows)))
+                    .bind(now);
+                for (owner, next, r) in part.items {
+                    let (status, when) = match next {
+                        NextState::Retry(when) => ("pending", *when),
+                        NextState::Succeeded => ("succeeded", now),
+                        NextState::Failed => ("failed", now),
+                    };
+                    q = q
+                        .bind(r.delivery_id)
+                        .bind(**owner)
+                        .bind(status)
+                        .bind(when)
+                        .bind(r.response_status)
+                        .bind(&r.error_class);
+                }
+                for _ in 0..part.padding(6) {
+                    q = q.bind(None::<String>);
+                }
+                moved.extend(q.fetch_all(&mut **tx).await?);
+            }
+            // A node whose lease expired does not overwrite the node that took over, and
+            // logs no attempt for it.
+            let attempts: Vec<&AttemptRecord> = outcomes
+                .iter()
+                .map(|(_, _, r)| *r)
+                .filter(|r| moved.contains(&r.delivery_id))
+                .collect();
+            let bytes: usize = attempts
+                .iter()
+                .map(|r| r.response_body.len() + r.error_message.as_ref().map_or(0, String::len) + 400)
+                .sum();
+            let max = rows::max_rows(16, 0, ($cap)(ATTEMPT_ROWS, bytes, attempts.len()));
+            for part in rows::parts_of(style, &attempts, max) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, part.rows)));
+                for r in part.items {
+                    q = q
+                        .bind(r.id)
+                        .bind(r.delivery_id)
+                        .bind(r.account_id)
+                        .bind(r.event_id)
+                        .bind(r.endpoint_id)
+                        .bind(r.attempt)
+                        .bind(&r.cause)
+                        .bind(r.succeeded)
+                        .bind(r.response_status)
+                        .bind(Json(&r.response_headers))
+                        .bind(&r.response_body)
+                        .bind(Json(&r.request_headers))
+                        .bind(&r.error_class)
+                        .bind(&r.error_message)
+                        .bind(r.latency_ms)
+                        .bind(r.created_at);
+                }
+                for _ in 0..part.padding(16) {
+                    q = q.bind(None::<String>);
+                }
+                q.execute(&mut **tx).await?;
+            }
+            // Only the last outcome per endpoint in the group matters.
+            for r in attempts {
+                health.insert(r.endpoint_id, r.succeeded);
+            }
+        }
+        // Endpoint health is written last and in id order, so concurrent groups (several
+        // writers on PostgreSQL) and endpoint disabling lock rows in one order and cannot
+        // deadlock.
+        for (endpoint_id, ok) in health {
+            if ok {
+                sqlx::query(ENDPOINT_OK).bind(endpoint_id).execute(&mut **tx).await?;
+            } else {
+                sqlx::query(ENDPOINT_FAILING)
+                    .bind(endpoint_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }};
+}
+
 impl Store {
     /// Commit a group of publishes and queue writes in ONE transaction (group commit). Each
     /// publish gets its rows back in order. An event whose `(account, event_id)` exists already
@@ -223,55 +422,7 @@ impl Store {
                 subs.insert(*account_id, found.into_iter().map(pe::SubRow::into_pair).collect());
             }
 
-            // Events: the rows inserted come back; the others existed already.
-            let bytes: usize = firsts.iter().map(|c| {
-                let e = c.event;
-                e.payload.len() + e.event_id.len() + e.event_type.len() + e.labels.iter().map(|l| l.len() + 3).sum::<usize>() + 80
-            }).sum();
-            let max = rows::max_rows(7, 0, cap(EVENT_ROWS, bytes, firsts.len()));
-            let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
-            for part in rows::parts_of(style, &order, max) {
-                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events_returning(style, part.rows)));
-                for &i in part.items {
-                    let c = &firsts[i];
-                    q = q.bind(c.id).bind(c.account_id).bind(&c.event.event_id).bind(&c.event.event_type)
-                        .bind(&c.event.payload).bind(Json(&c.event.labels)).bind(now);
-                }
-                for _ in 0..part.padding(7) {
-                    q = q.bind(None::<String>);
-                }
-                inserted.extend(q.fetch_all(&mut *tx).await?);
-            }
-            for c in firsts.iter_mut().filter(|c| inserted.contains(&c.id)) {
-                c.resolved = Some((c.id, false));
-                c.inserted_now = true;
-            }
-
-            // Duplicates of earlier publishes: their originals' ids, one query per account and chunk.
-            let bytes: usize = firsts.iter().map(|c| c.event.event_id.len() + 8).sum();
-            let max = rows::max_rows(1, 1, cap(EVENT_ROWS, bytes, firsts.len()));
-            for account_id in &accounts {
-                let missing: Vec<usize> = (0..firsts.len())
-                    .filter(|&i| firsts[i].resolved.is_none() && firsts[i].account_id == *account_id)
-                    .collect();
-                for part in rows::parts_of(style, &missing, max) {
-                    let mut q = sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, part.rows))).bind(*account_id);
-                    for &i in part.items {
-                        q = q.bind(&firsts[i].event.event_id);
-                    }
-                    for _ in 0..part.padding(1) {
-                        q = q.bind(None::<String>);
-                    }
-                    let found: HashMap<String, Uuid> = q.fetch_all(&mut *tx).await?.into_iter().map(|(id, e)| (e, id)).collect();
-                    for &i in part.items {
-                        let original = found.get(&firsts[i].event.event_id).copied().ok_or_else(|| {
-                            StoreError::Missing("an event that conflicted on its event_id")
-                        })?;
-                        // The row this publish's own earlier attempt wrote is not a duplicate.
-                        firsts[i].resolved = Some((original, original != firsts[i].id));
-                    }
-                }
-            }
+            write_events!(tx, style, firsts, order, accounts, cap, now);
 
             // One delivery per new event and matching endpoint, in publish order.
             let new_events = firsts.iter().filter(|c| c.inserted_now);
@@ -281,83 +432,7 @@ impl Store {
             );
             pe::insert_deliveries!(tx, style, &deliveries, now);
 
-            // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
-            let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
-            for run in rows::runs_of_unique(queue, QueueWrite::delivery_id) {
-                let postponed: Vec<(Uuid, Uuid, i64)> = run.iter().filter_map(|w| match w {
-                    QueueWrite::Postpone { delivery_id, owner, at } => Some((*delivery_id, *owner, *at)),
-                    QueueWrite::Outcome { .. } => None,
-                }).collect();
-                let max = rows::max_rows(3, 0, cap(UPDATE_ROWS, 60, 1));
-                for part in rows::parts_of(style, &postponed, max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::postpone(style, part.rows)));
-                    for (id, owner, when) in part.items {
-                        q = q.bind(*id).bind(*owner).bind(*when);
-                    }
-                    for _ in 0..part.padding(3) {
-                        q = q.bind(None::<String>);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-
-                let outcomes: Vec<(&Uuid, &NextState, &AttemptRecord)> = run.iter().filter_map(|w| match w {
-                    QueueWrite::Outcome { owner, next, record } => Some((owner, next, record.as_ref())),
-                    QueueWrite::Postpone { .. } => None,
-                }).collect();
-                let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
-                let max = rows::max_rows(6, 1, cap(UPDATE_ROWS, 100, 1));
-                for part in rows::parts_of(style, &outcomes, max) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, part.rows))).bind(now);
-                    for (owner, next, r) in part.items {
-                        let (status, when) = match next {
-                            NextState::Retry(when) => ("pending", *when),
-                            NextState::Succeeded => ("succeeded", now),
-                            NextState::Failed => ("failed", now),
-                        };
-                        q = q.bind(r.delivery_id).bind(**owner).bind(status).bind(when)
-                            .bind(r.response_status).bind(&r.error_class);
-                    }
-                    for _ in 0..part.padding(6) {
-                        q = q.bind(None::<String>);
-                    }
-                    moved.extend(q.fetch_all(&mut *tx).await?);
-                }
-                // A node whose lease expired does not overwrite the node that took over, and
-                // logs no attempt for it.
-                let attempts: Vec<&AttemptRecord> =
-                    outcomes.iter().map(|(_, _, r)| *r).filter(|r| moved.contains(&r.delivery_id)).collect();
-                let bytes: usize = attempts.iter().map(|r| {
-                    r.response_body.len() + r.error_message.as_ref().map_or(0, String::len) + 400
-                }).sum();
-                let max = rows::max_rows(16, 0, cap(ATTEMPT_ROWS, bytes, attempts.len()));
-                for part in rows::parts_of(style, &attempts, max) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(rows::insert_attempts(style, part.rows)));
-                    for r in part.items {
-                        q = q.bind(r.id).bind(r.delivery_id).bind(r.account_id).bind(r.event_id).bind(r.endpoint_id)
-                            .bind(r.attempt).bind(&r.cause).bind(r.succeeded).bind(r.response_status)
-                            .bind(Json(&r.response_headers)).bind(&r.response_body).bind(Json(&r.request_headers))
-                            .bind(&r.error_class).bind(&r.error_message).bind(r.latency_ms).bind(r.created_at);
-                    }
-                    for _ in 0..part.padding(16) {
-                        q = q.bind(None::<String>);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
-                // Only the last outcome per endpoint in the group matters.
-                for r in attempts {
-                    health.insert(r.endpoint_id, r.succeeded);
-                }
-            }
-            // Endpoint health is written last and in id order, so concurrent groups (several
-            // writers on PostgreSQL) and endpoint disabling lock rows in one order and cannot
-            // deadlock.
-            for (endpoint_id, ok) in health {
-                if ok {
-                    sqlx::query(ENDPOINT_OK).bind(endpoint_id).execute(&mut *tx).await?;
-                } else {
-                    sqlx::query(ENDPOINT_FAILING).bind(endpoint_id).bind(now).execute(&mut *tx).await?;
-                }
-            }
+            write_queue!(tx, style, queue, cap, now);
             tx.commit().await?;
             #[cfg(test)]
             self.faults.after_commit()?;
