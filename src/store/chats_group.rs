@@ -121,6 +121,279 @@ struct DialogRow<'a, C> {
     expected: i64,
 }
 
+/// A group's rows, encoded before the writer is taken.
+struct Encoded<'a, C> {
+    inbox: Vec<(&'a ChatWrite<C>, &'a super::chat_write::NewInbox, String)>,
+    inserts: Vec<DialogRow<'a, C>>,
+    updates: Vec<DialogRow<'a, C>>,
+    history: Vec<(Uuid, Uuid, &'a str, String)>,
+    outbox: Vec<(Uuid, &'a ChatWrite<C>, String, i64)>,
+    events: Vec<PlatformEvent<'a>>,
+    /// Each write's first reply: whether it waits behind an older one is asked last.
+    firsts: Vec<(&'a ChatWrite<C>, Uuid)>,
+}
+
+/// Encode a group's rows. `None` when two writes concern one chat: the one-by-one path orders
+/// them.
+fn encode<'a, C: serde::Serialize>(writes: &[&'a ChatWrite<C>]) -> StoreResult<Option<Encoded<'a, C>>> {
+    let inbox: Vec<(&ChatWrite<C>, &super::chat_write::NewInbox, String)> = writes
+        .iter()
+        .flat_map(|w| w.inbox.iter().map(move |r| (*w, r, r.result.to_string())))
+        .collect();
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    for w in writes {
+        if let DialogChange::Upsert {
+            id,
+            expected_version,
+            state,
+            context,
+            last_interaction,
+        } = &w.dialog
+        {
+            let row = DialogRow {
+                id: *id,
+                write: w,
+                step: &state.current_step,
+                status: state.status.as_str(),
+                state: to_json(state)?,
+                context: to_json(context)?,
+                last_interaction: *last_interaction,
+                expected: expected_version.unwrap_or(0),
+            };
+            match expected_version {
+                None => inserts.push(row),
+                Some(_) => updates.push(row),
+            }
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    if !updates
+        .iter()
+        .chain(&inserts)
+        .all(|d| ids.insert((d.write.bot_id, d.write.platform, &d.write.chat_id)))
+    {
+        return Ok(None);
+    }
+    let history: Vec<(Uuid, Uuid, &str, String)> = writes
+        .iter()
+        .filter_map(|w| match &w.dialog {
+            DialogChange::Upsert { id, .. } => Some((*id, w)),
+            _ => None,
+        })
+        .flat_map(|(dialog_id, w)| {
+            w.history
+                .iter()
+                .map(move |(dir, m)| (new_id(), dialog_id, *dir, m.to_string()))
+        })
+        .collect();
+    let mut outbox = Vec::new();
+    for w in writes {
+        for row in &w.outbox {
+            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
+            outbox.push((row.id, *w, call, w.lease_outbox_until.unwrap_or(0)));
+        }
+    }
+    let events: Vec<PlatformEvent> = writes
+        .iter()
+        .flat_map(|w| {
+            w.events.iter().map(move |e| PlatformEvent {
+                id: new_id(),
+                account_id: w.account_id,
+                event_type: &e.event_type,
+                payload: e.payload.to_string(),
+            })
+        })
+        .collect();
+    let firsts: Vec<(&ChatWrite<C>, Uuid)> = writes
+        .iter()
+        .filter_map(|w| w.outbox.first().map(|r| (*w, r.id)))
+        .collect();
+    Ok(Some(Encoded {
+        inbox,
+        inserts,
+        updates,
+        history,
+        outbox,
+        events,
+        firsts,
+    }))
+}
+
+/// Insert the users' files first seen in the group, each with its platform file id; on `$tx`.
+/// False when another chat recorded the same file meanwhile (the writes are planned again).
+macro_rules! insert_media {
+    ($tx:ident, $writes:ident, $now:ident) => {{
+        let (now, writes) = ($now, $writes);
+        let tx = &mut $tx;
+        let mut all = true;
+        for w in writes {
+            let Some(m) = &w.media else { continue };
+            let r = &m.media;
+            let inserted = sqlx::query(super::chats::INSERT_MEDIA)
+                .bind(m.id)
+                .bind(w.bot_id)
+                .bind(&r.kind)
+                .bind(&r.file_name)
+                .bind(&r.content_type)
+                .bind(r.size)
+                .bind(&r.source)
+                .bind(&r.chat_id)
+                .bind(&r.user_id)
+                .bind(&r.file_unique_id)
+                .bind(&r.status)
+                .bind(&r.status_reason)
+                .bind(&r.caption)
+                .bind(now)
+                .bind((r.status == super::STATUS_PENDING).then_some(now))
+                .bind(m.announce.as_ref().map(serde_json::Value::to_string))
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if inserted == 0 {
+                all = false;
+                break;
+            }
+            sqlx::query(super::chats::INSERT_MEDIA_PLATFORM_ID)
+                .bind(m.id)
+                .bind(m.platform)
+                .bind(&m.platform_file_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+        }
+        all
+    }};
+}
+
+/// Set or clear each chat's pending-transition timer as its write says; on `$tx`.
+macro_rules! write_timers {
+    ($tx:ident, $writes:ident) => {{
+        let writes = $writes;
+        let tx = &mut $tx;
+        for w in writes {
+            match w.timer {
+                TimerChange::Unchanged => {}
+                TimerChange::Clear => {
+                    sqlx::query(super::chats::CLEAR_TIMER)
+                        .bind(w.bot_id)
+                        .bind(w.platform)
+                        .bind(&w.chat_id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                TimerChange::Set { token, due_at } => {
+                    sqlx::query(super::chats::SET_TIMER)
+                        .bind(w.bot_id)
+                        .bind(w.platform)
+                        .bind(&w.chat_id)
+                        .bind(token as i64)
+                        .bind(due_at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+    }};
+}
+
+/// Insert and update the group's dialog rows (each update guarded by its version), then delete
+/// those the writes end; on `$tx`. True when every row was written as read.
+macro_rules! write_dialogs {
+    ($tx:ident, $style:ident, $writes:ident, $inserts:ident, $updates:ident, $now:ident) => {{
+        let (style, now, writes, inserts, updates) = ($style, $now, $writes, &$inserts, &$updates);
+        let tx = &mut $tx;
+        let dialog_bytes = |d: &DialogRow<C>| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
+        let mut changed = 0;
+        for part in chunks(style, &inserts, 11, dialog_bytes) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_dialogs(style, part.rows)));
+            for d in part.items {
+                q = q
+                    .bind(d.id)
+                    .bind(d.write.bot_id)
+                    .bind(d.write.platform)
+                    .bind(&d.write.chat_id)
+                    .bind(d.step)
+                    .bind(d.status)
+                    .bind(&d.state)
+                    .bind(&d.context)
+                    .bind(now)
+                    .bind(now)
+                    .bind(now);
+            }
+            for _ in 0..part.padding(11) {
+                q = q.bind(None::<String>);
+            }
+            changed += q.execute(&mut **tx).await?.rows_affected();
+        }
+        for part in chunks(style, &updates, 8, dialog_bytes) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(update_dialogs(style, part.rows)));
+            for d in part.items {
+                q = q
+                    .bind(d.id)
+                    .bind(d.step)
+                    .bind(d.status)
+                    .bind(&d.state)
+                    .bind(&d.context)
+                    .bind(d.last_interaction)
+                    .bind(now)
+                    .bind(d.expected);
+            }
+            for _ in 0..part.padding(8) {
+                q = q.bind(None::<String>);
+            }
+            changed += q.execute(&mut **tx).await?.rows_affected();
+        }
+        let mut all = changed as usize == inserts.len() + updates.len();
+        for w in writes {
+            if let DialogChange::Delete { id, expected_version } = &w.dialog {
+                let deleted = sqlx::query(super::chats::DELETE_DIALOG)
+                    .bind(id)
+                    .bind(*expected_version)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                all &= deleted == 1;
+            }
+        }
+        all
+    }};
+}
+
+/// Mark the replies the platform accepted as sent, then find whose first reply waits behind an
+/// older unsent one (after the marks, so that they count); on `$tx`.
+macro_rules! mark_sent_and_find_behind {
+    ($tx:ident, $style:ident, $sent_runs:ident, $firsts:ident, $now:ident) => {{
+        let (style, now, sent_runs, firsts) = ($style, $now, &$sent_runs, &$firsts);
+        let tx = &mut $tx;
+        for run in sent_runs {
+            for part in chunks(style, run, 3, |s| s.1.len() + 40) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.rows)));
+                for (id, response) in part.items {
+                    q = q.bind(*id).bind(now).bind(response);
+                }
+                for _ in 0..part.padding(3) {
+                    q = q.bind(None::<String>);
+                }
+                q.execute(&mut **tx).await?;
+            }
+        }
+        // Last, so that the sent marks above count: whose replies wait behind older ones.
+        let mut behind = HashSet::new();
+        for part in chunks(style, &firsts, 4, |f| f.0.chat_id.len() + 60) {
+            let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(replies_behind(style, part.rows)));
+            for (w, first) in part.items {
+                q = q.bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(*first);
+            }
+            for _ in 0..part.padding(4) {
+                q = q.bind(None::<String>);
+            }
+            behind.extend(q.fetch_all(&mut **tx).await?);
+        }
+        behind
+    }};
+}
+
 impl Store {
     /// Apply the whole group in one transaction with multi-row statements. `Ok(Some(behind))`:
     /// every write is done and committed; `behind` holds the first replies of writes whose
@@ -136,80 +409,19 @@ impl Store {
     ) -> StoreResult<Option<HashSet<Uuid>>> {
         let style = self.db.style();
         // Encode everything before taking the writer.
-        let inbox: Vec<(&ChatWrite<C>, &super::chat_write::NewInbox, String)> = writes
-            .iter()
-            .flat_map(|w| w.inbox.iter().map(move |r| (*w, r, r.result.to_string())))
-            .collect();
-        let mut inserts = Vec::new();
-        let mut updates = Vec::new();
-        for w in writes {
-            if let DialogChange::Upsert {
-                id,
-                expected_version,
-                state,
-                context,
-                last_interaction,
-            } = &w.dialog
-            {
-                let row = DialogRow {
-                    id: *id,
-                    write: w,
-                    step: &state.current_step,
-                    status: state.status.as_str(),
-                    state: to_json(state)?,
-                    context: to_json(context)?,
-                    last_interaction: *last_interaction,
-                    expected: expected_version.unwrap_or(0),
-                };
-                match expected_version {
-                    None => inserts.push(row),
-                    Some(_) => updates.push(row),
-                }
-            }
-        }
-        let mut ids = std::collections::HashSet::new();
-        if !updates
-            .iter()
-            .chain(&inserts)
-            .all(|d| ids.insert((d.write.bot_id, d.write.platform, &d.write.chat_id)))
-        {
+        let Some(Encoded {
+            inbox,
+            inserts,
+            updates,
+            history,
+            outbox,
+            events,
+            firsts,
+        }) = encode(writes)?
+        else {
             return Ok(None); // two writes of one chat: the one-by-one path orders them
-        }
-        let history: Vec<(Uuid, Uuid, &str, String)> = writes
-            .iter()
-            .filter_map(|w| match &w.dialog {
-                DialogChange::Upsert { id, .. } => Some((*id, w)),
-                _ => None,
-            })
-            .flat_map(|(dialog_id, w)| {
-                w.history
-                    .iter()
-                    .map(move |(dir, m)| (new_id(), dialog_id, *dir, m.to_string()))
-            })
-            .collect();
-        let mut outbox = Vec::new();
-        for w in writes {
-            for row in &w.outbox {
-                let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
-                outbox.push((row.id, *w, call, w.lease_outbox_until.unwrap_or(0)));
-            }
-        }
-        let events: Vec<PlatformEvent> = writes
-            .iter()
-            .flat_map(|w| {
-                w.events.iter().map(move |e| PlatformEvent {
-                    id: new_id(),
-                    account_id: w.account_id,
-                    event_type: &e.event_type,
-                    payload: e.payload.to_string(),
-                })
-            })
-            .collect();
+        };
         let sent_runs = rows::runs_of_unique(sent, |s| s.0);
-        let firsts: Vec<(&ChatWrite<C>, Uuid)> = writes
-            .iter()
-            .filter_map(|w| w.outbox.first().map(|r| (*w, r.id)))
-            .collect();
 
         on_db!(&self.db, write pool => {
             async {
@@ -231,58 +443,11 @@ impl Store {
                 if added as usize != inbox.len() {
                     return Ok(None); // a duplicate update
                 }
-                for w in writes {
-                    let Some(m) = &w.media else { continue };
-                    let r = &m.media;
-                    let inserted = sqlx::query(super::chats::INSERT_MEDIA)
-                    .bind(m.id).bind(w.bot_id).bind(&r.kind).bind(&r.file_name).bind(&r.content_type).bind(r.size)
-                    .bind(&r.source).bind(&r.chat_id).bind(&r.user_id).bind(&r.file_unique_id).bind(&r.status)
-                    .bind(&r.status_reason).bind(&r.caption).bind(now)
-                    .bind((r.status == super::STATUS_PENDING).then_some(now))
-                    .bind(m.announce.as_ref().map(serde_json::Value::to_string))
-                    .execute(&mut *tx).await?.rows_affected();
-                    if inserted == 0 {
-                        return Ok(None); // another chat recorded the same file: re-plan
-                    }
-                    sqlx::query(super::chats::INSERT_MEDIA_PLATFORM_ID)
-                        .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
-                        .execute(&mut *tx).await?;
+                if !insert_media!(tx, writes, now) {
+                    return Ok(None); // another chat recorded the same file: re-plan
                 }
-                let dialog_bytes = |d: &DialogRow<C>| d.state.len() + d.context.len() + d.write.chat_id.len() + 100;
-                let mut changed = 0;
-                for part in chunks(style, &inserts, 11, dialog_bytes) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_dialogs(style, part.rows)));
-                    for d in part.items {
-                        q = q.bind(d.id).bind(d.write.bot_id).bind(d.write.platform).bind(&d.write.chat_id).bind(d.step)
-                            .bind(d.status).bind(&d.state).bind(&d.context).bind(now).bind(now).bind(now);
-                    }
-                    for _ in 0..part.padding(11) {
-                        q = q.bind(None::<String>);
-                    }
-                    changed += q.execute(&mut *tx).await?.rows_affected();
-                }
-                for part in chunks(style, &updates, 8, dialog_bytes) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(update_dialogs(style, part.rows)));
-                    for d in part.items {
-                        q = q.bind(d.id).bind(d.step).bind(d.status).bind(&d.state).bind(&d.context)
-                            .bind(d.last_interaction).bind(now).bind(d.expected);
-                    }
-                    for _ in 0..part.padding(8) {
-                        q = q.bind(None::<String>);
-                    }
-                    changed += q.execute(&mut *tx).await?.rows_affected();
-                }
-                if changed as usize != inserts.len() + updates.len() {
+                if !write_dialogs!(tx, style, writes, inserts, updates, now) {
                     return Ok(None); // a dialog changed since it was read
-                }
-                for w in writes {
-                    if let DialogChange::Delete { id, expected_version } = &w.dialog {
-                        let deleted = sqlx::query(super::chats::DELETE_DIALOG)
-                            .bind(id).bind(*expected_version).execute(&mut *tx).await?.rows_affected();
-                        if deleted != 1 {
-                            return Ok(None);
-                        }
-                    }
                 }
                 for part in chunks(style, &history, 5, |h| h.3.len() + 60) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(insert_history(style, part.rows)));
@@ -306,44 +471,8 @@ impl Store {
                     q.execute(&mut *tx).await?;
                 }
                 deliveries = publish_platform_events!(tx, style, &events, now);
-                for w in writes {
-                    match w.timer {
-                        TimerChange::Unchanged => {}
-                        TimerChange::Clear => {
-                            sqlx::query(super::chats::CLEAR_TIMER)
-                                .bind(w.bot_id).bind(w.platform).bind(&w.chat_id).execute(&mut *tx).await?;
-                        }
-                        TimerChange::Set { token, due_at } => {
-                            sqlx::query(super::chats::SET_TIMER)
-                            .bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(token as i64).bind(due_at)
-                            .execute(&mut *tx).await?;
-                        }
-                    }
-                }
-                for run in &sent_runs {
-                    for part in chunks(style, run, 3, |s| s.1.len() + 40) {
-                        let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.rows)));
-                        for (id, response) in part.items {
-                            q = q.bind(*id).bind(now).bind(response);
-                        }
-                        for _ in 0..part.padding(3) {
-                            q = q.bind(None::<String>);
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
-                }
-                // Last, so that the sent marks above count: whose replies wait behind older ones.
-                let mut behind = HashSet::new();
-                for part in chunks(style, &firsts, 4, |f| f.0.chat_id.len() + 60) {
-                    let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(replies_behind(style, part.rows)));
-                    for (w, first) in part.items {
-                        q = q.bind(w.bot_id).bind(w.platform).bind(&w.chat_id).bind(*first);
-                    }
-                    for _ in 0..part.padding(4) {
-                        q = q.bind(None::<String>);
-                    }
-                    behind.extend(q.fetch_all(&mut *tx).await?);
-                }
+                write_timers!(tx, writes);
+                let behind = mark_sent_and_find_behind!(tx, style, sent_runs, firsts, now);
                 Ok::<Option<HashSet<Uuid>>, StoreError>(Some(behind))
                 }
                 .await;
