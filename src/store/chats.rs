@@ -103,6 +103,144 @@ pub(super) fn to_json(v: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Encode(format!("a dialog: {e}")))
 }
 
+/// Insert a write's inbox rows on `$sp`. `Some` when an update is there already: a duplicate,
+/// or this write's own row from a group commit whose answer was lost (then the whole write is in).
+macro_rules! insert_inbox_rows {
+    ($sp:ident, $write:ident, $now:ident) => {{
+        let (write, now) = ($write, $now);
+        let sp = &mut $sp;
+        let mut early = None;
+        for row in &write.inbox {
+            let inserted = sqlx::query(
+                "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'done', $8, $9, $9)
+                 ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
+            )
+            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(row.update_id).bind(row.kind)
+            .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
+            .execute(&mut **sp).await?.rows_affected();
+            if inserted == 0 {
+                // The row may be this write's own, committed by a group commit
+                // whose answer was lost: then the whole write is in (one
+                // transaction), and calling it a duplicate would leave its
+                // replies unsent until their lease runs out.
+                let existing: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
+                )
+                .bind(write.bot_id).bind(write.platform).bind(row.update_id)
+                .fetch_optional(&mut **sp).await?;
+                early = Some(if existing == Some(row.id) {
+                    Applied::Done { in_order: false }
+                } else {
+                    Applied::Duplicate
+                });
+                break;
+            }
+        }
+        early
+    }};
+}
+
+/// Insert, update (guarded by its version) or delete a write's dialog row on `$sp`; false when
+/// the dialog changed since it was read.
+macro_rules! write_dialog_row {
+    ($sp:ident, $write:ident, $now:ident) => {{
+        let (write, now) = ($write, $now);
+        let sp = &mut $sp;
+        match &write.dialog {
+            DialogChange::Unchanged => true,
+            DialogChange::Upsert {
+                id,
+                expected_version: None,
+                state,
+                context,
+                ..
+            } => {
+                sqlx::query(
+                    "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
+                                          last_interaction_at, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $9)
+                     ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(write.bot_id)
+                .bind(write.platform)
+                .bind(&write.chat_id)
+                .bind(&state.current_step)
+                .bind(state.status.as_str())
+                .bind(to_json(state)?)
+                .bind(to_json(context)?)
+                .bind(now)
+                .execute(&mut **sp)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            DialogChange::Upsert {
+                id,
+                expected_version: Some(v),
+                state,
+                context,
+                last_interaction,
+            } => sqlx::query(
+                "UPDATE dialogs SET current_step = $2, status = $3, state = $4, context = $5, version = version + 1,
+                            last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
+                     WHERE id = $1 AND version = $8",
+            )
+            .bind(id)
+            .bind(&state.current_step)
+            .bind(state.status.as_str())
+            .bind(to_json(state)?)
+            .bind(to_json(context)?)
+            .bind(*last_interaction)
+            .bind(now)
+            .bind(*v)
+            .execute(&mut **sp)
+            .await?
+            .rows_affected()
+                == 1,
+            DialogChange::Delete { id, expected_version } => {
+                sqlx::query(DELETE_DIALOG)
+                    .bind(id)
+                    .bind(*expected_version)
+                    .execute(&mut **sp)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+        }
+    }};
+}
+
+/// Insert a write's history (when its dialog stays) and its replies on `$sp`.
+macro_rules! insert_history_and_outbox {
+    ($sp:ident, $write:ident, $now:ident) => {{
+        let (write, now) = ($write, $now);
+        let sp = &mut $sp;
+        let dialog_id = match &write.dialog {
+            DialogChange::Upsert { id, .. } => Some(*id),
+            _ => None,
+        };
+        if let Some(dialog_id) = dialog_id {
+            for (direction, message) in &write.history {
+                sqlx::query("INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(new_id()).bind(dialog_id).bind(*direction).bind(message.to_string()).bind(now)
+                    .execute(&mut **sp).await?;
+            }
+        }
+        for row in &write.outbox {
+            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6)",
+            )
+            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(call).bind(now)
+            .bind(write.lease_outbox_until.unwrap_or(0))
+            .execute(&mut **sp).await?;
+        }
+    }};
+}
+
 impl Store {
     pub async fn get_dialog_by_chat(
         &self,
@@ -245,31 +383,8 @@ impl Store {
                     let mut sp = sqlx::Connection::begin(&mut *tx).await?;
                     let mut written = 0;
                     let applied = async {
-                        for row in &write.inbox {
-                            let inserted = sqlx::query(
-                                "INSERT INTO inbox (id, bot_id, platform, update_id, kind, chat_id, body, status, result, received_at, processed_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'done', $8, $9, $9)
-                                 ON CONFLICT (bot_id, platform, update_id) DO NOTHING",
-                            )
-                            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(row.update_id).bind(row.kind)
-                            .bind(&write.chat_id).bind(&row.body).bind(row.result.to_string()).bind(now)
-                            .execute(&mut *sp).await?.rows_affected();
-                            if inserted == 0 {
-                                // The row may be this write's own, committed by a group commit
-                                // whose answer was lost: then the whole write is in (one
-                                // transaction), and calling it a duplicate would leave its
-                                // replies unsent until their lease runs out.
-                                let existing: Option<Uuid> = sqlx::query_scalar(
-                                    "SELECT id FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
-                                )
-                                .bind(write.bot_id).bind(write.platform).bind(row.update_id)
-                                .fetch_optional(&mut *sp).await?;
-                                return Ok(if existing == Some(row.id) {
-                                    Applied::Done { in_order: false }
-                                } else {
-                                    Applied::Duplicate
-                                });
-                            }
+                        if let Some(early) = insert_inbox_rows!(sp, write, now) {
+                            return Ok(early);
                         }
                         if let Some(m) = &write.media {
                             // A file first seen now: its library row comes with the update. Another chat may
@@ -289,58 +404,11 @@ impl Store {
                                 .bind(m.id).bind(m.platform).bind(&m.platform_file_id).bind(now)
                                 .execute(&mut *sp).await?;
                         }
-                        let dialog_ok = match &write.dialog {
-                            DialogChange::Unchanged => true,
-                            DialogChange::Upsert { id, expected_version: None, state, context, .. } => {
-                                sqlx::query(
-                                    "INSERT INTO dialogs (id, bot_id, platform, chat_id, current_step, status, state, context, version,
-                                                          last_interaction_at, created_at, updated_at)
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $9)
-                                     ON CONFLICT (bot_id, platform, chat_id) DO NOTHING",
-                                )
-                                .bind(id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(&state.current_step)
-                                .bind(state.status.as_str()).bind(to_json(state)?).bind(to_json(context)?).bind(now)
-                                .execute(&mut *sp).await?.rows_affected() == 1
-                            }
-                            DialogChange::Upsert { id, expected_version: Some(v), state, context, last_interaction } => {
-                                sqlx::query(
-                                    "UPDATE dialogs SET current_step = $2, status = $3, state = $4, context = $5, version = version + 1,
-                                            last_interaction_at = CASE WHEN $6 THEN $7 ELSE last_interaction_at END, updated_at = $7
-                                     WHERE id = $1 AND version = $8",
-                                )
-                                .bind(id).bind(&state.current_step).bind(state.status.as_str()).bind(to_json(state)?)
-                                .bind(to_json(context)?).bind(*last_interaction).bind(now).bind(*v)
-                                .execute(&mut *sp).await?.rows_affected() == 1
-                            }
-                            DialogChange::Delete { id, expected_version } => {
-                                sqlx::query(DELETE_DIALOG)
-                                    .bind(id).bind(*expected_version).execute(&mut *sp).await?.rows_affected() == 1
-                            }
-                        };
+                        let dialog_ok = write_dialog_row!(sp, write, now);
                         if !dialog_ok {
                             return Ok(Applied::Conflict);
                         }
-                        let dialog_id = match &write.dialog {
-                            DialogChange::Upsert { id, .. } => Some(*id),
-                            _ => None,
-                        };
-                        if let Some(dialog_id) = dialog_id {
-                            for (direction, message) in &write.history {
-                                sqlx::query("INSERT INTO dialog_history (id, dialog_id, direction, message, created_at) VALUES ($1, $2, $3, $4, $5)")
-                                    .bind(new_id()).bind(dialog_id).bind(*direction).bind(message.to_string()).bind(now)
-                                    .execute(&mut *sp).await?;
-                            }
-                        }
-                        for row in &write.outbox {
-                            let call = serde_json::to_string(&row.call).map_err(|e| StoreError::Encode(e.to_string()))?;
-                            sqlx::query(
-                                "INSERT INTO outbox (id, bot_id, platform, chat_id, call, status, next_attempt_at, lease_until, created_at)
-                                 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6)",
-                            )
-                            .bind(row.id).bind(write.bot_id).bind(write.platform).bind(&write.chat_id).bind(call).bind(now)
-                            .bind(write.lease_outbox_until.unwrap_or(0))
-                            .execute(&mut *sp).await?;
-                        }
+                        insert_history_and_outbox!(sp, write, now);
                         let events: Vec<PlatformEvent> = write.events.iter().map(|e| PlatformEvent {
                             id: new_id(),
                             account_id: write.account_id,
