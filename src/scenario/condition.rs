@@ -198,27 +198,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
                 continue;
             }
             '\'' | '"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err(err(start, "unterminated string".into())),
-                        Some(&q) if q == c => break,
-                        Some('\\') => {
-                            i += 1;
-                            match chars.get(i) {
-                                Some('n') => s.push('\n'),
-                                Some('t') => s.push('\t'),
-                                Some(&e) => s.push(e),
-                                None => return Err(err(start, "unterminated string".into())),
-                            }
-                        }
-                        Some(&ch) => s.push(ch),
-                    }
-                    i += 1;
-                }
-                i += 1;
-                out.push((Tok::Lit(Value::String(s)), start + 1));
+                let (text, end) = lex_string(&chars, start).ok_or_else(|| err(start, "unterminated string".into()))?;
+                i = end;
+                out.push((Tok::Lit(Value::String(text)), start + 1));
                 continue;
             }
             c if c.is_ascii_digit() || (matches!(c, '-' | '+' | '.') && next.is_some_and(|n| n.is_ascii_digit())) => {
@@ -267,6 +249,30 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ConditionError> {
         out.push((tok, start + 1));
     }
     Ok(out)
+}
+
+/// The quoted string starting at `start` (its quote, `'` or `"`, ends it; `\n`, `\t` and
+/// `\<any>` are escapes): its text and the index just past its closing quote, or `None` when
+/// it is not closed.
+fn lex_string(chars: &[char], start: usize) -> Option<(String, usize)> {
+    let quote = *chars.get(start)?;
+    let mut text = String::new();
+    let mut i = start + 1;
+    loop {
+        match *chars.get(i)? {
+            q if q == quote => return Some((text, i + 1)),
+            '\\' => {
+                i += 1;
+                match *chars.get(i)? {
+                    'n' => text.push('\n'),
+                    't' => text.push('\t'),
+                    e => text.push(e),
+                }
+            }
+            ch => text.push(ch),
+        }
+        i += 1;
+    }
 }
 
 struct Parser {

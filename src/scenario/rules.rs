@@ -251,39 +251,9 @@ fn compile_rules(kind: InputType, v: &Map<String, Value>, sink: &mut Sink<'_>) -
     {
         sink.error(field("min_value"), "is greater than max_value");
     }
-    if let Some(p) = v.get("pattern").filter(|v| !v.is_null()) {
-        match p.as_str() {
-            // The whole input must match (GET INN anchored only the start, which let
-            // "10.06 10:00 garbage" through).
-            Some(s) if s.chars().count() > MAX_PATTERN_CHARS => sink.error(
-                field("pattern"),
-                format!("is longer than {MAX_PATTERN_CHARS} characters"),
-            ),
-            Some(s) => match Regex::new(&format!("^(?:{s})$")) {
-                Ok(re) => rules.pattern = Some(re),
-                Err(e) => sink.error(field("pattern"), format!("invalid regular expression: {e}")),
-            },
-            None => sink.error(field("pattern"), "must be a string"),
-        }
-    }
+    rules.pattern = compile_pattern(v, sink);
     if kind == InputType::Date {
-        let fmt_src = v.get("format").and_then(Value::as_str).unwrap_or("%Y-%m-%d");
-        match DateFormat::parse_format(fmt_src) {
-            Ok(f) => {
-                for key in ["min_date", "max_date"] {
-                    let Some(b) = v.get(key).filter(|v| !v.is_null()) else {
-                        continue;
-                    };
-                    match b.as_str().and_then(|s| parse_bound(s, &f)) {
-                        Some(d) if key == "min_date" => rules.min_date = Some(d),
-                        Some(d) => rules.max_date = Some(d),
-                        None => sink.error(field(key), "must be a date as YYYY-MM-DD or in the step's format"),
-                    }
-                }
-                rules.date_format = Some(f);
-            }
-            Err(e) => sink.error(field("format"), e),
-        }
+        compile_dates(v, &mut rules, sink);
     }
     let strings = |key: &str, sink: &mut Sink<'_>| -> Vec<String> {
         let Some(v) = v.get(key).filter(|v| !v.is_null()) else {
@@ -302,4 +272,47 @@ fn compile_rules(kind: InputType, v: &Map<String, Value>, sink: &mut Sink<'_>) -
     rules.allowed_values = strings("allowed_values", sink);
     rules.allowed_types = strings("allowed_types", sink);
     rules
+}
+
+/// The `pattern` rule: the whole input must match it.
+fn compile_pattern(v: &Map<String, Value>, sink: &mut Sink<'_>) -> Option<Regex> {
+    let field = |k: &str| format!("expected_input.validation.{k}");
+    if let Some(p) = v.get("pattern").filter(|v| !v.is_null()) {
+        match p.as_str() {
+            // The whole input must match (GET INN anchored only the start, which let
+            // "10.06 10:00 garbage" through).
+            Some(s) if s.chars().count() > MAX_PATTERN_CHARS => sink.error(
+                field("pattern"),
+                format!("is longer than {MAX_PATTERN_CHARS} characters"),
+            ),
+            Some(s) => match Regex::new(&format!("^(?:{s})$")) {
+                Ok(re) => return Some(re),
+                Err(e) => sink.error(field("pattern"), format!("invalid regular expression: {e}")),
+            },
+            None => sink.error(field("pattern"), "must be a string"),
+        }
+    }
+    None
+}
+
+/// The date rules: the step's format, and the earliest and latest dates in it.
+fn compile_dates(v: &Map<String, Value>, rules: &mut Rules, sink: &mut Sink<'_>) {
+    let field = |k: &str| format!("expected_input.validation.{k}");
+    let fmt_src = v.get("format").and_then(Value::as_str).unwrap_or("%Y-%m-%d");
+    match DateFormat::parse_format(fmt_src) {
+        Ok(f) => {
+            for key in ["min_date", "max_date"] {
+                let Some(b) = v.get(key).filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                match b.as_str().and_then(|s| parse_bound(s, &f)) {
+                    Some(d) if key == "min_date" => rules.min_date = Some(d),
+                    Some(d) => rules.max_date = Some(d),
+                    None => sink.error(field(key), "must be a date as YYYY-MM-DD or in the step's format"),
+                }
+            }
+            rules.date_format = Some(f);
+        }
+        Err(e) => sink.error(field("format"), e),
+    }
 }

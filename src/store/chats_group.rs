@@ -600,8 +600,18 @@ mod tests {
     async fn check(store: Store) {
         store.migrate().await.unwrap();
         let ctx = echo_bot(&store).await;
-        let (account, bot) = (ctx.account_id, ctx.bot_id);
+        let first = first_group_writes_and_publishes(&store, &ctx).await;
+        sent_marks_alone(&store, &first).await;
+        stale_versions_and_repeats_fall_back_one_by_one(&store, &ctx).await;
+        let (sent, unsent) = replies_wait_behind_older_ones(&store, &ctx).await;
+        retention_keeps_what_is_pending(&store, &ctx, &sent, unsent).await;
+    }
 
+    /// Five new dialogs in one group, on a held connection; their events are published in the
+    /// same commit.
+    async fn first_group_writes_and_publishes(store: &Store, ctx: &BotCtx) -> Vec<ChatWrite> {
+        let (store, ctx) = (store.clone(), ctx.clone());
+        let (account, bot) = (ctx.account_id, ctx.bot_id);
         // An endpoint of the account that subscribes to one of the events the bot publishes.
         let endpoint = new_id();
         on_db!(&store.db, write pool => {
@@ -614,7 +624,6 @@ mod tests {
         })
         .unwrap();
 
-        // Five new dialogs in one group.
         let mut first = Vec::new();
         for chat in 1..=5 {
             first.push(write(&store, &ctx, chat, chat).await);
@@ -662,7 +671,10 @@ mod tests {
             "the commit woke the delivery workers"
         );
 
-        // Sent marks alone.
+        first
+    }
+
+    async fn sent_marks_alone(store: &Store, first: &[ChatWrite]) {
         let sent = first[0].outbox[0].id;
         assert!(
             store
@@ -677,7 +689,10 @@ mod tests {
                 .is_some()
         );
         assert_eq!(store.outbox_status(sent).await.unwrap().as_deref(), Some("sent"));
+    }
 
+    async fn stale_versions_and_repeats_fall_back_one_by_one(store: &Store, ctx: &BotCtx) {
+        let (store, ctx, bot) = (store.clone(), ctx.clone(), ctx.bot_id);
         // A group with one stale dialog version writes nothing at all...
         let mut second = Vec::new();
         for chat in 1..=4 {
@@ -721,7 +736,11 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(answers, vec![done(), Applied::Duplicate]);
+    }
 
+    /// Returns chat 7's sent replies and chat 8's unsent one.
+    async fn replies_wait_behind_older_ones(store: &Store, ctx: &BotCtx) -> (Vec<(Uuid, String)>, Uuid) {
+        let (store, ctx) = (store.clone(), ctx.clone());
         // Chats 7 and 8 get replies; chat 7's are sent, chat 8's are not. In the next group,
         // chat 7's new replies head its chat, chat 8's wait behind the older one.
         let (seven, eight) = (write(&store, &ctx, 7, 7).await, write(&store, &ctx, 8, 8).await);
@@ -748,6 +767,11 @@ mod tests {
             "the sent marks of the same group count"
         );
 
+        (sent, unsent)
+    }
+
+    async fn retention_keeps_what_is_pending(store: &Store, ctx: &BotCtx, sent: &[(Uuid, String)], unsent: Uuid) {
+        let (store, ctx, bot) = (store.clone(), ctx.clone(), ctx.bot_id);
         // Retention: finished rows made before the cutoff go (in chunks); a reply not yet sent
         // stays however old, and younger rows stay.
         let cutoff = now_ms() + 1;

@@ -183,3 +183,17 @@ fn deep_nesting_is_refused_not_overflowed() {
     let src = format!("{}true", "not ".repeat(500));
     assert!(Condition::parse(&src).is_err());
 }
+
+#[test]
+fn quoted_strings_take_escapes_and_either_quote() {
+    assert!(eval(r#"position == 'cook'"#));
+    assert!(eval(r#"position == "cook""#));
+    assert!(eval(r#"'it\'s' == "it's""#));
+    assert!(eval(r#"'a\nb' contains "\n""#));
+    assert!(eval(r#"'x\\y' == "x\\y""#));
+    for unclosed in [r#"position == 'cook"#, r#"position == "cook\"#, r#"position == 'a\"#] {
+        let e = Condition::parse(unclosed).unwrap_err();
+        assert!(e.message.contains("unterminated string"), "{unclosed}: {e}");
+        assert_eq!(e.pos, 13, "{unclosed}");
+    }
+}
