@@ -227,7 +227,10 @@ impl From<crate::dialogs::ProcessError> for ApiError {
     fn from(e: crate::dialogs::ProcessError) -> Self {
         use crate::dialogs::ProcessError;
         match e {
-            ProcessError::Store(e) => ApiError::from(e),
+            // The database unreachable or full reads as such, on every route.
+            ProcessError::Store(
+                e @ (crate::store::StoreError::Unavailable(_) | crate::store::StoreError::StorageFull(_)),
+            ) => ApiError::from(e),
             e if e.is_retryable() => {
                 tracing::warn!(error = %e, "processing failed; a retry can succeed");
                 ApiError::processing_failed("the update could not be processed now; retry later")
@@ -244,3 +247,21 @@ impl From<anyhow::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialogs::ProcessError;
+    use crate::store::StoreError;
+
+    #[test]
+    fn processing_failures_read_as_what_they_are() {
+        let status = |e: ProcessError| ApiError::from(e).status.as_u16();
+        assert_eq!(status(StoreError::Unavailable("gone".into()).into()), 503);
+        assert_eq!(status(ProcessError::Contention), 422);
+        assert_eq!(status(ProcessError::WriterStopped), 422);
+        // A store conflict inside processing is hookline's fault, not the client's 409.
+        assert_eq!(status(StoreError::Conflict("x".into()).into()), 500);
+        assert_eq!(status(ProcessError::Inconsistent("no answer")), 500);
+    }
+}
