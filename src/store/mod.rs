@@ -40,6 +40,8 @@ mod migrations;
 #[cfg(test)]
 mod plans;
 pub(crate) mod platform_events;
+#[cfg(test)]
+mod queue_contract;
 mod scenarios;
 mod webhook_endpoints;
 mod webhook_log;
