@@ -56,6 +56,30 @@ fn crate_paths(text: &str) -> Vec<&str> {
     out
 }
 
+/// Whether `file` is a module its parent declares under `#[cfg(test)]` (test code, which may
+/// reach anywhere).
+fn declared_for_tests(file: &Path) -> bool {
+    let (Some(dir), Some(stem)) = (file.parent(), file.file_stem().and_then(|s| s.to_str())) else {
+        return false;
+    };
+    let parent = ["mod.rs", "lib.rs"]
+        .iter()
+        .map(|f| dir.join(f))
+        .chain(
+            dir.parent()
+                .zip(dir.file_name())
+                .map(|(up, name)| up.join(name).with_extension("rs")),
+        )
+        .find(|p| p.is_file());
+    let Some(text) = parent.and_then(|p| std::fs::read_to_string(p).ok()) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .any(|w| w[0] == "#[cfg(test)]" && w[1].ends_with(&format!("mod {stem};")))
+}
+
 /// Upward uses, as (file, used module) pairs.
 fn upward_uses(src: &Path) -> Vec<(String, String)> {
     let mut found = Vec::new();
@@ -68,7 +92,7 @@ fn upward_uses(src: &Path) -> Vec<(String, String)> {
                 continue;
             }
             let rel = path.strip_prefix(src).expect("under src").to_string_lossy().to_string();
-            let is_test_file = rel.ends_with("_tests.rs") || rel.contains("/tests/");
+            let is_test_file = rel.ends_with("_tests.rs") || rel.contains("/tests/") || declared_for_tests(&path);
             if path.extension().is_none_or(|e| e != "rs") || is_test_file {
                 continue;
             }
@@ -116,4 +140,7 @@ fn the_check_sees_upward_and_allows_downward_uses() {
     assert_eq!(crate_paths(without_tests(text)), vec!["app", "store"]);
     assert!(layer("app") < layer("store"));
     assert_eq!(layer("scenario"), layer("media"), "neither may use the other");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    assert!(declared_for_tests(&src.join("store/plans.rs")), "a #[cfg(test)] module");
+    assert!(!declared_for_tests(&src.join("store/chats.rs")));
 }

@@ -24,7 +24,7 @@ pub mod chat_write;
 mod chats;
 mod chats_group;
 #[cfg(test)]
-mod chats_paths;
+mod chats_paths_tests;
 mod chats_retention;
 mod checkpoint;
 mod config_cache;
@@ -41,7 +41,7 @@ mod migrations;
 mod plans;
 pub(crate) mod platform_events;
 #[cfg(test)]
-mod queue_contract;
+mod queue_contract_tests;
 mod scenarios;
 mod webhook_endpoints;
 mod webhook_log;
