@@ -36,7 +36,15 @@ fn layer(module: &str) -> Option<u32> {
 
 /// The source of `text` without its `#[cfg(test)]` module: tests may reach anywhere.
 fn without_tests(text: &str) -> &str {
-    text.find("#[cfg(test)]\nmod tests").map_or(text, |i| &text[..i])
+    let mut from = 0;
+    while let Some(i) = text[from..].find("#[cfg(test)]\n").map(|i| from + i) {
+        let next = text[i + "#[cfg(test)]\n".len()..].lines().next().unwrap_or_default();
+        if next.contains("mod tests") {
+            return &text[..i];
+        }
+        from = i + 1;
+    }
+    text
 }
 
 /// Every `crate::<module>` named in `text`'s code (comments aside), by module.
@@ -138,6 +146,9 @@ fn no_module_uses_a_layer_above_it() {
 fn the_check_sees_upward_and_allows_downward_uses() {
     let text = "use crate::app::AppState;\n// see crate::http\nfn f() { crate::store::now_ms(); }\n#[cfg(test)]\nmod tests { use crate::app::X; }";
     assert_eq!(crate_paths(without_tests(text)), vec!["app", "store"]);
+    let shared =
+        "use crate::store::X;\n#[cfg(test)]\nmod other;\n#[cfg(test)]\npub(super) mod tests {\n use crate::app::Y; }";
+    assert_eq!(crate_paths(without_tests(shared)), vec!["store"]);
     assert!(layer("app") < layer("store"));
     assert_eq!(layer("scenario"), layer("media"), "neither may use the other");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -221,37 +221,13 @@ fn refuse_group(replies: Vec<oneshot::Sender<StoreResult<Vec<PublishedRow>>>>, q
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EndpointRow, EventToWrite, new_id};
-    use sqlx::types::Json;
+    use crate::store::{EventToWrite, new_id};
 
     /// A store with one account and one enabled endpoint that takes every event.
     async fn with_endpoint(dir: &tempfile::TempDir) -> (Store, uuid::Uuid) {
         let store = crate::store::test_sqlite(dir).await;
         let account = store.create_account("A").await.unwrap();
-        let now = now_ms();
-        let endpoint = EndpointRow {
-            id: new_id(),
-            account_id: account.id,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            enabled: true,
-            disabled_reason: None,
-            disabled_at: None,
-            event_types: None,
-            labels: Json(Vec::new()),
-            headers: Json(Default::default()),
-            timeout_ms: 1_000,
-            rate_limit: None,
-            max_in_flight: None,
-            retry_schedule: None,
-            metadata: Json(serde_json::json!({})),
-            secret: vec![0; 32],
-            previous_secret: None,
-            previous_secret_until: None,
-            failing_since: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let endpoint = crate::store::test_endpoint(account.id);
         store.create_endpoint(&endpoint).await.unwrap();
         (store, account.id)
     }

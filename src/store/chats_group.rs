@@ -496,7 +496,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::{DatabaseConfig, SqliteSync};
     use crate::dialogs::plan::{BotCtx, ChatWrite, DialogSnapshot, Item, plan};
@@ -504,7 +504,7 @@ mod tests {
     use crate::store::{Applied, Page, now_ms};
     use std::sync::Arc;
 
-    fn echo_update(chat: i64, update_id: i64) -> Item {
+    pub(in crate::store) fn echo_update(chat: i64, update_id: i64) -> Item {
         let body = serde_json::json!({"update_id": update_id, "message": {"message_id": update_id, "date": 0,
             "text": format!("m{update_id}"), "chat": {"id": chat, "type": "private"},
             "from": {"id": chat, "is_bot": false, "first_name": "A"}}})
@@ -519,7 +519,7 @@ mod tests {
         }
     }
 
-    async fn snapshot(store: &Store, ctx: &BotCtx, chat: i64) -> Option<DialogSnapshot> {
+    pub(in crate::store) async fn snapshot(store: &Store, ctx: &BotCtx, chat: i64) -> Option<DialogSnapshot> {
         let row = store
             .get_dialog_by_chat(ctx.bot_id, "telegram", &chat.to_string())
             .await
@@ -584,7 +584,7 @@ mod tests {
     }
 
     /// One account with one bot that echoes every text.
-    async fn echo_bot(store: &Store) -> BotCtx {
+    pub(in crate::store) async fn echo_bot(store: &Store) -> BotCtx {
         let account = store.create_account("A").await.unwrap();
         let bot = store.create_bot(account.id, "B", None, true).await.unwrap();
         let doc = serde_json::json!({"start_step": "echo", "steps": {"echo": {"message": {"text": "got {{last}}"},

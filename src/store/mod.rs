@@ -493,6 +493,35 @@ impl Page {
 }
 
 /// A migrated SQLite store in `dir` (which must outlive it), for unit tests.
+/// An enabled endpoint of `account_id` that takes every event (its URL is never called).
+#[cfg(test)]
+pub(crate) fn test_endpoint(account_id: uuid::Uuid) -> EndpointRow {
+    let now = now_ms();
+    EndpointRow {
+        id: new_id(),
+        account_id,
+        url: "http://127.0.0.1:9/".into(),
+        description: String::new(),
+        enabled: true,
+        disabled_reason: None,
+        disabled_at: None,
+        event_types: None,
+        labels: sqlx::types::Json(Vec::new()),
+        headers: sqlx::types::Json(Default::default()),
+        timeout_ms: 1_000,
+        rate_limit: None,
+        max_in_flight: None,
+        retry_schedule: None,
+        metadata: sqlx::types::Json(serde_json::json!({})),
+        secret: vec![0; 32],
+        previous_secret: None,
+        previous_secret_until: None,
+        failing_since: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 #[cfg(test)]
 pub(crate) async fn test_sqlite(dir: &tempfile::TempDir) -> Store {
     let config = DatabaseConfig::Sqlite {

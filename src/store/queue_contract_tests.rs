@@ -5,11 +5,10 @@
 
 use std::collections::HashSet;
 
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::webhook_queue::{AttemptRecord, EventToWrite, NextState, PublishBatch, QueueWrite};
-use super::{EndpointRow, Store, new_id, now_ms};
+use super::{Store, new_id, now_ms};
 use crate::config::{DatabaseConfig, SqliteSync};
 
 const LEASE_MS: i64 = 10_000;
@@ -17,33 +16,7 @@ const LEASE_MS: i64 = 10_000;
 /// An account with one enabled endpoint that takes every event.
 async fn account_with_endpoint(store: &Store) -> Uuid {
     let account = store.create_account("A").await.unwrap();
-    let now = now_ms();
-    store
-        .create_endpoint(&EndpointRow {
-            id: new_id(),
-            account_id: account.id,
-            url: "http://127.0.0.1:9/".into(),
-            description: String::new(),
-            enabled: true,
-            disabled_reason: None,
-            disabled_at: None,
-            event_types: None,
-            labels: Json(Vec::new()),
-            headers: Json(Default::default()),
-            timeout_ms: 1_000,
-            rate_limit: None,
-            max_in_flight: None,
-            retry_schedule: None,
-            metadata: Json(serde_json::json!({})),
-            secret: vec![0; 32],
-            previous_secret: None,
-            previous_secret_until: None,
-            failing_since: None,
-            created_at: now,
-            updated_at: now,
-        })
-        .await
-        .unwrap();
+    store.create_endpoint(&super::test_endpoint(account.id)).await.unwrap();
     account.id
 }
 
