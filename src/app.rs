@@ -64,7 +64,13 @@ impl Application {
         crate::delivery::endpoint_headers::seal_stored_in_clear(&store, &cipher)
             .await
             .context("cannot seal endpoint header values stored in clear")?;
-        let runtime = crate::dialogs::Runtime::new(store.clone(), cipher.clone(), config.clone(), media.clone())?;
+        let runtime = crate::dialogs::Runtime::new(
+            store.clone(),
+            cipher.clone(),
+            config.clone(),
+            media.clone(),
+            platforms(&config)?,
+        )?;
         let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify())
             .context("cannot build the outbound webhook HTTP client")?;
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
@@ -271,4 +277,15 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// The platforms bots talk through. A new platform's adapter is added here.
+fn platforms(config: &Config) -> anyhow::Result<crate::platforms::Platforms> {
+    let telegram = crate::platforms::telegram::Telegram::new(
+        &config.telegram_api_url,
+        config.telegram_request_timeout,
+        config.telegram_outbound_rate_limit,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
+    Ok(crate::platforms::Platforms::new(vec![Arc::new(telegram)]))
 }

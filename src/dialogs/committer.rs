@@ -177,7 +177,7 @@ mod tests {
         let ctx = BotCtx {
             bot_id: bot.id,
             account_id: account.id,
-            platform: "telegram",
+            platform: crate::platforms::telegram::offline(),
             scenario: None,
         };
         (store, ctx)
@@ -192,7 +192,7 @@ mod tests {
         let item = Item::Update {
             inbox_id: new_id(),
             body,
-            parsed: Box::new(parsed),
+            parsed: Box::new(parsed.into()),
             media: None,
         };
         plan(ctx, &chat.to_string(), None, vec![item], now_ms(), &mut new_id)

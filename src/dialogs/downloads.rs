@@ -14,8 +14,7 @@ use super::Runtime;
 use super::plan::UpdateMedia;
 use crate::media::IncomingMeta;
 use crate::media::incoming::{announced_fields, unstored_end};
-use crate::platforms::telegram::api::CallError;
-use crate::platforms::telegram::update::ParsedUpdate;
+use crate::platforms::{CallError, FetchError, Inbound};
 use crate::scenario::Input;
 use crate::store::{
     DownloadEnd, DownloadJob, IncomingRow, STATUS_FAILED, STATUS_TOO_LARGE, StoreError, new_id, now_ms,
@@ -27,7 +26,8 @@ const MAX_ATTEMPTS: i64 = 10;
 const CLAIM_MS: i64 = 120_000;
 
 impl Runtime {
-    /// The largest file fetched from Telegram: its limit and the library's, whichever is lower.
+    /// The largest file fetched from a platform: the configured download limit and the
+    /// library's, whichever is lower.
     pub fn download_limit(&self) -> u64 {
         self.config
             .telegram_download_max_bytes
@@ -39,9 +39,10 @@ impl Runtime {
     pub(crate) async fn prepare_media(
         &self,
         bot_id: Uuid,
-        parsed: &mut ParsedUpdate,
+        platform: &'static str,
+        parsed: &mut Inbound,
     ) -> Result<Option<UpdateMedia>, StoreError> {
-        let (Some(file), Some(chat)) = (parsed.media.clone(), parsed.chat_id) else {
+        let (Some(file), Some(chat)) = (parsed.file.clone(), parsed.chat_id.clone()) else {
             return Ok(None);
         };
         let limit = self.download_limit();
@@ -59,7 +60,7 @@ impl Runtime {
             }
             None => {
                 let meta = IncomingMeta {
-                    chat_id: chat.to_string(),
+                    chat_id: chat,
                     user_id: parsed.user.as_ref().map(|u| u.id.to_string()),
                     file_unique_id: file.file_unique_id.clone(),
                     kind: Some(file.kind.as_str().to_string()),
@@ -80,7 +81,7 @@ impl Runtime {
                 let insert = IncomingRow {
                     id,
                     media: row,
-                    platform: "telegram",
+                    platform,
                     platform_file_id: file.file_id.clone(),
                     announce: None,
                 };
@@ -137,26 +138,18 @@ impl Runtime {
         let Some(file_id) = job.platform_file_id.as_deref() else {
             return failed("the platform's file id is missing".into());
         };
-        let token = match self.bot_token(media.bot_id, "telegram").await {
+        let Ok(adapter) = self.platform(&job.platform) else {
+            return failed(format!("no adapter for the platform {}", job.platform));
+        };
+        let token = match self.bot_token(media.bot_id, &job.platform).await {
             Ok(Some(t)) => t,
-            Ok(None) => return failed("the bot has no Telegram credentials".into()),
+            Ok(None) => return failed(format!("the bot has no {} credentials", job.platform)),
             Err(e) => return Err(Retry(e.to_string())),
         };
         let limit = self.download_limit();
-        let info = match self.api.get_file(&token, file_id).await {
-            Ok(info) => info,
-            Err(e) => return classify(media, e, limit),
-        };
-        if let Some(size) = info.file_size.filter(|s| *s > limit) {
-            let reason = format!("over the {limit}-byte download limit");
-            return Ok(unstored_end(media, STATUS_TOO_LARGE, reason, Some(size)));
-        }
-        let Some(path) = info.file_path else {
-            return failed("Telegram gave no file path".into());
-        };
-        let data = match self.api.download_file(&token, &path, limit).await {
+        let data = match adapter.fetch_file(&token, file_id, limit).await {
             Ok(d) => d,
-            Err(e) => return classify(media, e, limit),
+            Err(e) => return classify(media, e),
         };
         match self.media.store_downloaded(media, data).await {
             Ok(end) => Ok(end),
@@ -168,18 +161,14 @@ impl Runtime {
 /// A failure worth another attempt.
 struct Retry(String);
 
-fn classify(media: &crate::store::MediaFile, e: CallError, limit: u64) -> Result<DownloadEnd, Retry> {
+fn classify(media: &crate::store::MediaFile, e: FetchError) -> Result<DownloadEnd, Retry> {
     match e {
-        CallError::TooLarge { .. } => Ok(unstored_end(
-            media,
-            STATUS_TOO_LARGE,
-            format!("over the {limit}-byte download limit"),
-            None,
-        )),
-        CallError::Permanent { .. } | CallError::Blocked(_) => {
+        FetchError::TooLarge { size, .. } => Ok(unstored_end(media, STATUS_TOO_LARGE, e.to_string(), size)),
+        FetchError::Unavailable(reason) => Ok(unstored_end(media, STATUS_FAILED, reason, None)),
+        FetchError::Call(e @ (CallError::Permanent { .. } | CallError::Blocked(_))) => {
             Ok(unstored_end(media, STATUS_FAILED, e.to_string(), None))
         }
-        other => Err(Retry(other.to_string())),
+        FetchError::Call(other) => Err(Retry(other.to_string())),
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ProcessError {
     /// What was stored contradicts itself (a duplicate input without its first answer, say).
     #[error("{0}")]
     Inconsistent(&'static str),
+    /// A chat of a platform this process does not serve (its adapter is not registered).
+    #[error("no adapter is registered for the chat's platform")]
+    UnknownPlatform,
 }
 
 impl ProcessError {
@@ -31,7 +34,7 @@ impl ProcessError {
         match self {
             ProcessError::Store(e) => matches!(e, StoreError::Unavailable(_) | StoreError::StorageFull(_)),
             ProcessError::WriterStopped | ProcessError::Contention => true,
-            ProcessError::BadScenario { .. } | ProcessError::Inconsistent(_) => false,
+            ProcessError::BadScenario { .. } | ProcessError::Inconsistent(_) | ProcessError::UnknownPlatform => false,
         }
     }
 }

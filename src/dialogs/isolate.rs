@@ -114,7 +114,7 @@ mod tests {
         BotCtx {
             bot_id: new_id(),
             account_id: new_id(),
-            platform: "telegram",
+            platform: crate::platforms::telegram::offline(),
             scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
         }
     }
@@ -127,7 +127,7 @@ mod tests {
         Item::Update {
             inbox_id: new_id(),
             body,
-            parsed: Box::new(parsed),
+            parsed: Box::new(parsed.into()),
             media: None,
         }
     }

@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::platforms::telegram::api::BotApi;
-use crate::platforms::telegram::render::ApiCall;
-use crate::platforms::telegram::update::{EventType, ParsedUpdate};
+use crate::platforms::{EventType, Inbound, Platform, PlatformCall, Platforms};
 use crate::scenario::{Context, DialogState, Scenario};
 use crate::secrets::Cipher;
 use crate::store::{Applied, Store, StoreError, new_id, now_ms};
@@ -33,22 +31,29 @@ pub use error::ProcessError;
 use locks::ChatLocks;
 use plan::{BotCtx, DialogSnapshot, Item, UpdateResult};
 
-/// Scenario documents compiled once per version (versions are immutable, so entries never go stale).
+/// Scenario documents compiled once per version and platform (versions are immutable, so
+/// entries never go stale; each platform escapes interpolated values for its own markup).
 #[derive(Default)]
 pub struct ScenarioCache {
-    compiled: Mutex<HashMap<Uuid, Arc<Scenario>>>,
+    compiled: Mutex<HashMap<(Uuid, &'static str), Arc<Scenario>>>,
     limits: Option<crate::scenario::Limits>,
 }
 
 impl ScenarioCache {
     const MAX: usize = 1024;
 
-    /// The bot's active scenario, compiled.
-    pub async fn active(&self, store: &Store, bot_id: Uuid) -> Result<Option<Arc<Scenario>>, ProcessError> {
+    /// The bot's active scenario, compiled for `platform`.
+    pub async fn active(
+        &self,
+        store: &Store,
+        bot_id: Uuid,
+        platform: &dyn Platform,
+    ) -> Result<Option<Arc<Scenario>>, ProcessError> {
         let Some(id) = store.active_scenario_id(bot_id).await? else {
             return Ok(None);
         };
-        if let Some(hit) = self.compiled.lock().ok().and_then(|m| m.get(&id).cloned()) {
+        let key = (id, platform.name());
+        if let Some(hit) = self.compiled.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(Some(hit));
         }
         let Some(record) = store.get_scenario(id).await? else {
@@ -70,13 +75,13 @@ impl ScenarioCache {
         })??;
         // Stored versions passed validation at upload; a failure here means the engine changed.
         let scenario = match compiled {
-            // Scenario texts go out as Telegram HTML: interpolated values are escaped for it.
+            // Interpolated values are escaped for the platform's markup.
             Ok((s, _)) => Arc::new(
                 match &self.limits {
                     Some(limits) => s.with_limits(*limits),
                     None => s,
                 }
-                .with_text_escape(crate::platforms::telegram::render::escape_html),
+                .with_text_escape(platform.text_escape()),
             ),
             Err(problems) => {
                 tracing::error!(scenario_id = %id, problems = problems.len(), "stored scenario no longer compiles");
@@ -87,7 +92,7 @@ impl ScenarioCache {
             if map.len() >= Self::MAX {
                 map.clear();
             }
-            map.insert(id, scenario.clone());
+            map.insert(key, scenario.clone());
         }
         Ok(Some(scenario))
     }
@@ -100,7 +105,7 @@ pub struct Processed {
     /// True when the update had already been processed (a redelivery).
     pub duplicate: bool,
     /// The replies this update queued, leased to this node to send now, in order.
-    pub planned: Vec<(Uuid, ApiCall)>,
+    pub planned: Vec<(Uuid, PlatformCall)>,
     /// The commit found no older unsent reply in the chat: `planned` can go out at once.
     pub in_order: bool,
 }
@@ -109,12 +114,12 @@ pub struct Processed {
 pub struct Runtime {
     pub store: Store,
     pub cipher: Cipher,
-    pub api: BotApi,
+    /// The platforms bots talk through, by name.
+    pub platforms: Platforms,
     pub config: Arc<Config>,
     pub scenarios: ScenarioCache,
     chat_locks: ChatLocks,
     pub(crate) send_locks: ChatLocks,
-    pub(crate) planners: Mutex<HashMap<Uuid, crate::platforms::telegram::ratelimit::RatePlanner>>,
     /// Wakes the timer worker when a new timer may be due sooner than it planned.
     pub timers_changed: tokio::sync::Notify,
     /// Wakes the download worker when a user's file is waiting.
@@ -133,15 +138,21 @@ pub struct Runtime {
 const MAX_REPLANS: usize = 8;
 
 impl Runtime {
-    /// The parts registering Telegram webhooks takes.
-    pub fn telegram_registrar(&self) -> crate::platforms::telegram::webhook::Registrar<'_> {
-        crate::platforms::telegram::webhook::Registrar {
+    /// The parts registering a platform's webhooks takes; `None` for a platform this process
+    /// does not serve.
+    pub fn registrar(&self, platform: &str) -> Option<crate::platforms::telegram::webhook::Registrar<'_>> {
+        Some(crate::platforms::telegram::webhook::Registrar {
             store: &self.store,
             cipher: &self.cipher,
-            api: &self.api,
+            platform: self.platforms.get(platform)?.as_ref(),
             public_url: self.config.public_url.as_deref(),
             node_id: &self.node_id,
-        }
+        })
+    }
+
+    /// The adapter of a platform this process serves.
+    pub fn platform(&self, name: &str) -> Result<&Arc<dyn Platform>, ProcessError> {
+        self.platforms.get(name).ok_or(ProcessError::UnknownPlatform)
     }
 }
 
@@ -151,9 +162,8 @@ impl Runtime {
         cipher: Cipher,
         config: Arc<Config>,
         media: crate::media::MediaLibrary,
+        platforms: Platforms,
     ) -> anyhow::Result<Arc<Runtime>> {
-        let api = BotApi::new(&config.telegram_api_url, config.telegram_request_timeout)
-            .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
         let limits = crate::scenario::Limits {
             duplicate_window_ms: config.dialog_duplicate_window_ms,
             rate_max: config.dialog_inputs_per_minute,
@@ -164,7 +174,7 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             store,
             cipher,
-            api,
+            platforms,
             config,
             scenarios: ScenarioCache {
                 compiled: Mutex::default(),
@@ -172,7 +182,6 @@ impl Runtime {
             },
             chat_locks: ChatLocks::default(),
             send_locks: ChatLocks::default(),
-            planners: Mutex::new(HashMap::new()),
             timers_changed: tokio::sync::Notify::new(),
             downloads_waiting: tokio::sync::Notify::new(),
             node_id: new_id().to_string(),
@@ -182,12 +191,13 @@ impl Runtime {
         }))
     }
 
-    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &'static str) -> Result<BotCtx, ProcessError> {
+    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &str) -> Result<BotCtx, ProcessError> {
+        let platform = self.platform(platform)?.clone();
         Ok(BotCtx {
             bot_id,
             account_id,
+            scenario: self.scenarios.active(&self.store, bot_id, platform.as_ref()).await?,
             platform,
-            scenario: self.scenarios.active(&self.store, bot_id).await?,
         })
     }
 
@@ -198,22 +208,21 @@ impl Runtime {
         &self,
         bot_id: Uuid,
         account_id: Uuid,
-        parsed: ParsedUpdate,
+        platform: &str,
+        parsed: Inbound,
         body: Vec<u8>,
     ) -> Result<Processed, ProcessError> {
-        let platform = "telegram";
-        let chat_id = parsed.chat_id.map(|c| c.to_string()).unwrap_or_default();
-        let _guard = self.chat_locks.lock(bot_id, &chat_id).await;
-        if let Some(to) = parsed.migrate_to_chat_id.filter(|_| !chat_id.is_empty()) {
-            // The group is now a supergroup: the conversation continues there.
-            let _new_chat = self.chat_locks.lock(bot_id, &to.to_string()).await;
-            self.snapshots.forget(bot_id, platform, &chat_id);
-            self.snapshots.forget(bot_id, platform, &to.to_string());
-            self.store
-                .migrate_chat(bot_id, platform, &chat_id, &to.to_string())
-                .await?;
-        }
         let ctx = self.bot_ctx(bot_id, account_id, platform).await?;
+        let platform = ctx.platform.name();
+        let chat_id = parsed.chat().to_string();
+        let _guard = self.chat_locks.lock(bot_id, &chat_id).await;
+        if let Some(to) = parsed.moved_to_chat.as_deref().filter(|_| !chat_id.is_empty()) {
+            // The chat moved (a group became a supergroup): the conversation continues there.
+            let _new_chat = self.chat_locks.lock(bot_id, to).await;
+            self.snapshots.forget(bot_id, platform, &chat_id);
+            self.snapshots.forget(bot_id, platform, to);
+            self.store.migrate_chat(bot_id, platform, &chat_id, to).await?;
+        }
         let mut parsed = parsed;
         if self.is_old_keyboard(bot_id, platform, &chat_id, &parsed).await? {
             parsed.event_type = EventType::CallbackStale;
@@ -222,7 +231,7 @@ impl Runtime {
         for _ in 0..MAX_REPLANS {
             // Inside the loop: another chat may record the same file meanwhile (a conflict).
             let mut this = parsed.clone();
-            let media = self.prepare_media(bot_id, &mut this).await?.map(Box::new);
+            let media = self.prepare_media(bot_id, platform, &mut this).await?.map(Box::new);
             let item = Item::Update {
                 inbox_id,
                 body: body.clone(),
@@ -235,7 +244,7 @@ impl Runtime {
             let after = snapshots::after(&write.dialog);
             // This request sends the replies itself right after the commit (see `send_planned`).
             write.lease_outbox_until = Some(now_ms() + self.reply_lease_ms());
-            let planned: Vec<(Uuid, ApiCall)> = write.outbox.iter().map(|o| (o.id, o.call.clone())).collect();
+            let planned: Vec<(Uuid, PlatformCall)> = write.outbox.iter().map(|o| (o.id, o.call.clone())).collect();
             let timer_set = matches!(write.timer, plan::TimerChange::Set { .. });
             let has_media = write.media.is_some();
             let result = write
@@ -283,7 +292,7 @@ impl Runtime {
     pub async fn process_tick(
         &self,
         bot_id: Uuid,
-        platform: &'static str,
+        platform: &str,
         chat_id: &str,
         token: u64,
     ) -> Result<(), ProcessError> {
@@ -326,24 +335,29 @@ impl Runtime {
         bot_id: Uuid,
         platform: &str,
         chat_id: &str,
-        parsed: &ParsedUpdate,
+        parsed: &Inbound,
     ) -> Result<bool, StoreError> {
-        let (EventType::CallbackReceived, Some(pressed)) = (parsed.event_type, parsed.callback_message_id) else {
+        let pressed = parsed.choice.as_ref().and_then(|c| c.message_id.as_deref());
+        let (EventType::CallbackReceived, Some(pressed)) = (parsed.event_type, pressed) else {
             return Ok(false);
         };
         let Some((status, response)) = self.store.newest_keyboard(bot_id, platform, chat_id).await? else {
             return Ok(false);
         };
         if status != "sent" {
-            // Not known to be sent (Telegram may have accepted it a moment ago and its mark not
+            // Not known to be sent (the platform may have accepted it a moment ago and its mark not
             // be committed yet): its message id is unknown, so nothing can be told apart.
             return Ok(false);
         }
-        let ids: Vec<i64> = response
+        // Message ids as the platform gave them: numbers (Telegram) or strings.
+        let ids: Vec<serde_json::Value> = response
             .and_then(|r| serde_json::from_str::<serde_json::Value>(&r).ok())
             .and_then(|r| serde_json::from_value(r["message_ids"].clone()).ok())
             .unwrap_or_default();
-        Ok(!ids.contains(&pressed))
+        Ok(!ids.iter().any(|id| match id {
+            serde_json::Value::String(s) => s == pressed,
+            other => other.as_i64().is_some_and(|n| pressed.parse() == Ok(n)),
+        }))
     }
 
     async fn previous_result(

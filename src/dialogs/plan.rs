@@ -11,17 +11,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::platforms::telegram::render::{ApiCall, answer_callback, remove_keyboard, render};
-use crate::platforms::telegram::update::{EventType, ParsedUpdate};
+use crate::platforms::{Choice, EventType, Inbound, Platform, PlatformCall};
 use crate::scenario::{Action, Context, DialogState, Input, OutMessage, OutcomeKind, Scenario, step};
 use crate::store::{IncomingRow, STATUS_PENDING};
 
-/// The bot whose chat is being processed.
+/// The bot whose chat is being processed, and the platform the chat is on (whose pure
+/// rendering the planner uses).
 #[derive(Clone)]
 pub struct BotCtx {
     pub bot_id: Uuid,
     pub account_id: Uuid,
-    pub platform: &'static str,
+    pub platform: Arc<dyn Platform>,
     /// The active scenario; `None` when the bot has none (updates are recorded, nothing sent).
     pub scenario: Option<Arc<Scenario>>,
 }
@@ -42,7 +42,7 @@ pub enum Item {
     Update {
         inbox_id: Uuid,
         body: Vec<u8>,
-        parsed: Box<ParsedUpdate>,
+        parsed: Box<Inbound>,
         /// The library's record of the file the update carries, if any.
         media: Option<Box<UpdateMedia>>,
     },
@@ -60,9 +60,9 @@ pub struct UpdateMedia {
 }
 
 pub use crate::store::chat_write::{DialogChange, NewEvent, NewInbox, TimerChange};
-/// A chat write whose replies are Telegram Bot API calls.
-pub type ChatWrite = crate::store::chat_write::ChatWrite<ApiCall>;
-pub type NewOutbox = crate::store::chat_write::NewOutbox<ApiCall>;
+/// A chat write whose replies are the platform's calls.
+pub type ChatWrite = crate::store::chat_write::ChatWrite<PlatformCall>;
+pub type NewOutbox = crate::store::chat_write::NewOutbox<PlatformCall>;
 
 /// What the webhook answers for an update (the success answer's `data`, less timing).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -102,7 +102,7 @@ pub fn plan(
     let mut write = ChatWrite {
         bot_id: bot.bot_id,
         account_id: bot.account_id,
-        platform: bot.platform,
+        platform: bot.platform.name(),
         chat_id: chat_id.to_string(),
         inbox: Vec::new(),
         dialog: DialogChange::Unchanged,
@@ -160,7 +160,7 @@ struct Progress {
 struct Update {
     inbox_id: Uuid,
     body: Vec<u8>,
-    parsed: ParsedUpdate,
+    parsed: Inbound,
     media: Option<Box<UpdateMedia>>,
 }
 
@@ -184,21 +184,24 @@ fn plan_update(
     let mut result = UpdateResult {
         update_id: parsed.update_id,
         bot_id: bot.bot_id,
-        platform_chat_id: parsed.chat_id.map(|c| c.to_string()),
+        platform_chat_id: parsed.chat_id.clone(),
         event_type: parsed.event_type.as_str().to_string(),
         outbox: Vec::new(),
         note: None,
     };
     record_update_event(bot, &parsed, &body, media, write);
-    if let (EventType::CallbackStale, Some(callback_id)) = (parsed.event_type, &parsed.callback_query_id) {
+    if let (EventType::CallbackStale, Some(choice)) = (parsed.event_type, &parsed.choice) {
         // An old keyboard: stop the spinner, and nothing else.
-        write.outbox.push(NewOutbox {
-            id: ids.next_id(),
-            call: answer_callback(callback_id, None),
-        });
-        result.outbox = vec![write.outbox[write.outbox.len() - 1].id];
+        let before = write.outbox.len();
+        if let Some(call) = bot.platform.acknowledge(choice, None) {
+            write.outbox.push(NewOutbox {
+                id: ids.next_id(),
+                call,
+            });
+        }
+        result.outbox = write.outbox[before..].iter().map(|o| o.id).collect();
         result.note = Some("a button of an old keyboard; the dialog did not move".into());
-    } else if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id) {
+    } else if let (Some(input), Some(chat)) = (parsed.input.clone(), parsed.chat_id.as_deref()) {
         match &bot.scenario {
             None => result.note = Some("the bot has no active scenario".into()),
             Some(scenario) => {
@@ -229,7 +232,7 @@ fn plan_update(
 /// carries; a new file's `media.received` waits for its bytes, so it can say where they are.
 fn record_update_event(
     bot: &BotCtx,
-    parsed: &ParsedUpdate,
+    parsed: &Inbound,
     body: &[u8],
     media: Option<Box<UpdateMedia>>,
     write: &mut ChatWrite,
@@ -265,9 +268,9 @@ fn record_update_event(
 /// A user's input the engine takes.
 struct Turn<'a> {
     scenario: &'a Scenario,
-    chat: i64,
+    chat: &'a str,
     input: Input,
-    parsed: &'a ParsedUpdate,
+    parsed: &'a Inbound,
 }
 
 /// Run the engine on a user's input: stop a button's spinner first, remove the pressed
@@ -288,23 +291,25 @@ fn step_input(
         parsed,
     } = turn;
     let ctx = context_of(bot, chat_id, parsed);
-    if let Some(callback_id) = &parsed.callback_query_id {
+    if let Some(call) = parsed.choice.as_ref().and_then(|c| bot.platform.acknowledge(c, None)) {
         // Stop the client's spinner first, whatever the engine decides.
         write.outbox.push(NewOutbox {
             id: ids.next_id(),
-            call: answer_callback(callback_id, None),
+            call,
         });
     }
     write.history.push(("user", user_history(&input, parsed)));
     let outcome = step(scenario, progress.current.as_ref().map(|c| &c.1), &input, &ctx, now_ms);
     let duplicate = matches!(outcome.kind, OutcomeKind::Duplicate);
-    if let (Some(message_id), false) = (parsed.callback_message_id, duplicate) {
+    if let (Some(choice), false) = (&parsed.choice, duplicate)
+        && let Some(call) = bot.platform.retire_keyboard(chat, choice)
+    {
         write.outbox.push(NewOutbox {
             id: ids.next_id(),
-            call: remove_keyboard(chat, message_id),
+            call,
         });
     }
-    apply_outcome(bot, chat, &ctx, outcome.actions, write, ids, &parsed.callback_query_id);
+    apply_outcome(bot, chat, &ctx, outcome.actions, write, ids, parsed.choice.as_ref());
     progress.current = next_dialog(progress.current.take(), outcome.state, ctx, ids);
     progress.touched = true;
     progress.interacted = true;
@@ -325,7 +330,6 @@ fn plan_tick(
 ) {
     let mut note = None;
     if let (Some(scenario), Some((id, state, ctx))) = (&bot.scenario, progress.current.clone()) {
-        let chat = chat_id.parse::<i64>().unwrap_or_default();
         write
             .history
             .push(("user", json!({ "type": "auto", "input": "@AUTO_TRANSITION@" })));
@@ -334,7 +338,7 @@ fn plan_tick(
             write.history.pop();
             note = Some("stale timer ignored".to_string());
         } else {
-            apply_outcome(bot, chat, &ctx, outcome.actions, write, ids, &None);
+            apply_outcome(bot, chat_id, &ctx, outcome.actions, write, ids, None);
             progress.current = next_dialog(Some((id, state, ctx.clone())), outcome.state, ctx, ids);
             progress.touched = true;
         }
@@ -400,18 +404,18 @@ fn next_dialog(
 
 fn apply_outcome(
     bot: &BotCtx,
-    chat: i64,
+    chat: &str,
     ctx: &Context,
     actions: Vec<Action>,
     write: &mut ChatWrite,
     ids: &mut impl IdSource,
-    callback_query_id: &Option<String>,
+    choice: Option<&Choice>,
 ) {
     for action in actions {
         match action {
             Action::Send(msg) => {
                 write.history.push(("bot", bot_history(&msg)));
-                for call in render(chat, &msg) {
+                for call in bot.platform.render(chat, &msg) {
                     write.outbox.push(NewOutbox {
                         id: ids.next_id(),
                         call,
@@ -419,11 +423,13 @@ fn apply_outcome(
                 }
             }
             Action::AnswerCallback { text } => {
-                // The callback is already answered first thing; a text turns it into a toast.
-                if let (Some(text), Some(id)) = (text, callback_query_id) {
+                // The choice is already acknowledged first thing; a text turns it into a toast.
+                if let (Some(text), Some(choice)) = (text, choice)
+                    && let Some(call) = bot.platform.acknowledge(choice, Some(text))
+                {
                     write.outbox.push(NewOutbox {
                         id: ids.next_id(),
-                        call: answer_callback(id, Some(text)),
+                        call,
                     });
                 }
             }
@@ -438,15 +444,15 @@ fn apply_outcome(
     }
 }
 
-fn context_of(bot: &BotCtx, chat_id: &str, parsed: &ParsedUpdate) -> Context {
+fn context_of(bot: &BotCtx, chat_id: &str, parsed: &Inbound) -> Context {
     Context {
-        platform: bot.platform.to_string(),
+        platform: bot.platform.name().to_string(),
         chat_id: chat_id.to_string(),
         user: parsed.user.as_ref().map(|u| u.info.clone()).unwrap_or_default(),
     }
 }
 
-fn user_history(input: &Input, parsed: &ParsedUpdate) -> Value {
+fn user_history(input: &Input, parsed: &Inbound) -> Value {
     let mut v = serde_json::to_value(input).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.insert("update_id".into(), json!(parsed.update_id));
@@ -458,11 +464,11 @@ fn bot_history(msg: &OutMessage) -> Value {
     serde_json::to_value(msg).unwrap_or(Value::Null)
 }
 
-fn update_event_payload(bot: &BotCtx, parsed: &ParsedUpdate) -> Value {
+fn update_event_payload(bot: &BotCtx, parsed: &Inbound) -> Value {
     json!({
         "bot_id": bot.bot_id,
-        "platform": bot.platform,
-        "chat_id": parsed.chat_id.map(|c| c.to_string()),
+        "platform": bot.platform.name(),
+        "chat_id": parsed.chat_id,
         "update_id": parsed.update_id,
         "user": parsed.user.as_ref().map(|u| json!({
             "id": u.id,
@@ -471,12 +477,12 @@ fn update_event_payload(bot: &BotCtx, parsed: &ParsedUpdate) -> Value {
             "username": u.info.username,
         })),
         "input": serde_json::to_value(&parsed.input).unwrap_or(Value::Null),
-        "media": serde_json::to_value(&parsed.media).unwrap_or(Value::Null),
+        "media": serde_json::to_value(&parsed.file).unwrap_or(Value::Null),
     })
 }
 
 /// The most of an unreadable update's body an `update.unparsed` event carries: enough to see
-/// what Telegram sent, without one update filling an account's deliveries. The inbox row keeps
+/// what the platform sent, without one update filling an account's deliveries. The inbox row keeps
 /// the whole body.
 pub const MAX_KEPT_BODY: usize = 16 * 1024;
 
@@ -500,7 +506,7 @@ fn kept_body(body: &[u8]) -> serde_json::Map<String, Value> {
 fn dialog_event_payload(bot: &BotCtx, ctx: &Context, data: Value) -> Value {
     json!({
         "bot_id": bot.bot_id,
-        "platform": bot.platform,
+        "platform": bot.platform.name(),
         "chat_id": ctx.chat_id,
         "data": data,
     })

@@ -4,14 +4,10 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use super::Runtime;
-use crate::platforms::telegram::api::{CallError, Uploads};
-use crate::platforms::telegram::degrade::without_media;
-use crate::platforms::telegram::render::{ApiCall, MediaRef};
-use crate::platforms::token_purpose;
+use crate::platforms::{CallError, Platform, PlatformCall, token_purpose};
 use crate::secrets::Secret;
 use crate::store::{StoreError, now_ms};
 
@@ -49,6 +45,10 @@ impl Runtime {
         let Some(token) = self.token_or_warn(bot_id, platform).await else {
             return sent;
         };
+        let Ok(adapter) = self.platform(platform) else {
+            tracing::warn!(%bot_id, platform, "no adapter for the chat's platform; its replies wait");
+            return sent;
+        };
         loop {
             let row = match self
                 .store
@@ -62,23 +62,18 @@ impl Runtime {
                     break;
                 }
             };
-            let Ok(call) = serde_json::from_str::<ApiCall>(&row.call) else {
+            let Ok(call) = serde_json::from_str::<PlatformCall>(&row.call) else {
                 let _ = self.store.outbox_failed(row.id, "unreadable call").await;
                 continue;
             };
-            match self
-                .send_row(
-                    &token,
-                    bot_id,
-                    platform,
-                    chat_id,
-                    row.id,
-                    row.attempts,
-                    call,
-                    Mark::Durable,
-                )
-                .await
-            {
+            let chat = Chat {
+                adapter: adapter.as_ref(),
+                token: &token,
+                bot_id,
+                platform,
+                chat_id,
+            };
+            match self.send_row(&chat, row.id, row.attempts, call, Mark::Durable).await {
                 Next::Sent => {
                     sent.insert(row.id);
                 }
@@ -101,7 +96,7 @@ impl Runtime {
         bot_id: Uuid,
         platform: &str,
         chat_id: &str,
-        rows: Vec<(Uuid, ApiCall)>,
+        rows: Vec<(Uuid, PlatformCall)>,
         known_in_order: bool,
         report: Option<tokio::sync::oneshot::Sender<HashSet<Uuid>>>,
     ) -> HashSet<Uuid> {
@@ -119,10 +114,9 @@ impl Runtime {
         // sends that finished since the commit may have cleared the way.
         let in_order = known_in_order
             || matches!(self.store.outbox_head(bot_id, platform, chat_id).await, Ok(Some(head)) if head == first);
-        let token = if in_order {
-            self.token_or_warn(bot_id, platform).await
-        } else {
-            None
+        let token = match (in_order, self.platform(platform)) {
+            (true, Ok(adapter)) => self.token_or_warn(bot_id, platform).await.map(|t| (t, adapter)),
+            _ => None,
         };
         let mut marks = Vec::new();
         let mut fallback = true;
@@ -130,12 +124,17 @@ impl Runtime {
             None => {
                 let _ = self.store.release_outbox(&ids).await;
             }
-            Some(token) => {
+            Some((token, adapter)) => {
                 fallback = false;
+                let chat = Chat {
+                    adapter: adapter.as_ref(),
+                    token: &token,
+                    bot_id,
+                    platform,
+                    chat_id,
+                };
                 for (i, (id, call)) in rows.into_iter().enumerate() {
-                    let next = self
-                        .send_row(&token, bot_id, platform, chat_id, id, 0, call, Mark::Queue(&mut marks))
-                        .await;
+                    let next = self.send_row(&chat, id, 0, call, Mark::Queue(&mut marks)).await;
                     if let Next::Sent = next {
                         sent.insert(id);
                         continue;
@@ -172,7 +171,7 @@ impl Runtime {
 
     /// A reply is leased for longer than one call may take, so only a dead node's lease expires.
     pub(crate) fn reply_lease_ms(&self) -> i64 {
-        self.config.telegram_request_timeout.as_millis() as i64 + 5_000
+        self.platforms.longest_request_timeout().as_millis() as i64 + 5_000
     }
 
     async fn token_or_warn(&self, bot_id: Uuid, platform: &str) -> Option<Secret<String>> {
@@ -187,19 +186,16 @@ impl Runtime {
 
     /// Send one leased reply and record the outcome; `mark` says whether to wait for the sent
     /// mark's commit (the ordinary path reads the outbox next) or to collect it.
-    #[allow(clippy::too_many_arguments)]
-    async fn send_row(
-        &self,
-        token: &Secret<String>,
-        bot_id: Uuid,
-        platform: &str,
-        chat_id: &str,
-        id: Uuid,
-        attempts: i32,
-        mut call: ApiCall,
-        mark: Mark<'_>,
-    ) -> Next {
-        match self.reserve(bot_id, &call) {
+    async fn send_row(&self, chat: &Chat<'_>, id: Uuid, attempts: i32, call: PlatformCall, mark: Mark<'_>) -> Next {
+        let Chat {
+            adapter,
+            token,
+            bot_id,
+            platform,
+            chat_id,
+        } = *chat;
+        let now = now_ms();
+        match adapter.reserve(bot_id, &call, now, MAX_INLINE_WAIT_MS) {
             // The slot is booked already: waiting for it takes nobody else's.
             Ok(slot) => {
                 let wait = slot - now_ms();
@@ -212,71 +208,30 @@ impl Runtime {
                 return Next::Stop;
             }
         }
-        let original = call.clone();
-        let (mut uploads, mut refs, mut unresolved) = self.resolve_media(bot_id, &mut call, false).await;
-        let mut outcome = self.api.call(token, &call, &uploads).await;
-        if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && refs.iter().any(|r| r.cached) {
-            // Telegram no longer knows a cached file id: forget it and upload the bytes.
-            for r in refs.iter().filter(|r| r.cached) {
-                let _ = self.media.forget_platform_id(r.media_id, platform).await;
+        let report = adapter.send(token, bot_id, call, &self.media).await;
+        if !report.missing_media.is_empty() {
+            self.record_media_missing(bot_id, platform, chat_id, &report.missing_media)
+                .await;
+        }
+        let response = match report.outcome {
+            Ok(response) => response,
+            Err(e) => {
+                return match self.after_failure(id, attempts + 1, &report.call, e).await {
+                    Ok(true) => Next::Go,
+                    Ok(false) => Next::Stop,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot record a send");
+                        Next::Stop
+                    }
+                };
             }
-            call = original;
-            (uploads, refs, unresolved) = self.resolve_media(bot_id, &mut call, true).await;
-            outcome = self.api.call(token, &call, &uploads).await;
-        }
-        if matches!(&outcome, Err(e) if e.is_unparsable_entities()) {
-            // Escaping keeps users' values from breaking the markup; what is left is the
-            // author's own. The words still reach the user, once, as plain text.
-            tracing::warn!(%bot_id, method = call.method(), "Telegram cannot parse the reply's HTML; sending it as plain text");
-            metrics::counter!("telegram_plain_text_fallbacks_total").increment(1);
-            outcome = self.api.call_plain(token, &call, &uploads).await;
-        }
-        if matches!(&outcome, Err(e) if e.is_rejected_file_id()) && !unresolved.is_empty() {
-            // Media the library does not have, and Telegram does not know either: send the
-            // rest (text, buttons, other files) and record the warning on the dialog.
-            self.record_media_missing(bot_id, platform, chat_id, &unresolved).await;
-            let missing: HashSet<String> = unresolved.into_iter().collect();
-            refs.clear(); // positions no longer match the call; nothing new to cache
-            outcome = match without_media(&call, &missing) {
-                Some(rest) => {
-                    call = rest;
-                    self.api.call(token, &call, &uploads).await
-                }
-                None => Ok(Default::default()),
-            };
-        }
-        if let Ok(sent) = &outcome {
-            for r in refs.iter().filter(|r| !r.cached) {
-                if let Some(file_id) = sent.file_ids.get(r.position) {
-                    let _ = self.media.cache_platform_id(r.media_id, platform, file_id).await;
-                }
-            }
-        }
-        let response = match &outcome {
-            Ok(ok) => Some(json!({ "message_ids": ok.message_ids })),
-            Err(e) if e.is_not_modified() => Some(json!({ "not_modified": true })),
-            Err(_) => None,
         };
-        if let Some(response) = response {
-            metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => "sent").increment(1);
-            if let Mark::Queue(marks) = mark {
-                marks.extend(self.committer.mark_sent_queued(id, response.to_string()).await);
-                return Next::Sent;
-            }
-            return match self.committer.mark_sent(id, response.to_string()).await {
-                Ok(()) => Next::Sent,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record a send");
-                    Next::Stop
-                }
-            };
+        if let Mark::Queue(marks) = mark {
+            marks.extend(self.committer.mark_sent_queued(id, response.to_string()).await);
+            return Next::Sent;
         }
-        let Err(e) = outcome else { return Next::Stop };
-        metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => outcome_label(&e))
-            .increment(1);
-        match self.after_failure(id, attempts + 1, &mut call, e).await {
-            Ok(true) => Next::Go,
-            Ok(false) => Next::Stop,
+        match self.committer.mark_sent(id, response.to_string()).await {
+            Ok(()) => Next::Sent,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record a send");
                 Next::Stop
@@ -289,7 +244,7 @@ impl Runtime {
         &self,
         id: Uuid,
         attempt: i32,
-        call: &mut ApiCall,
+        call: &PlatformCall,
         error: CallError,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
@@ -306,8 +261,8 @@ impl Runtime {
                     .await?;
                 Ok(false)
             }
-            CallError::Migrated(new_chat) => {
-                call.retarget(new_chat);
+            CallError::Migrated(_) => {
+                // The adapter addressed the call to the new chat already.
                 let text = serde_json::to_string(call).map_err(|e| StoreError::Encode(e.to_string()))?;
                 self.store
                     .outbox_retry(id, now, &error.to_string(), Some(&text))
@@ -321,22 +276,16 @@ impl Runtime {
             }
         }
     }
+}
 
-    /// Book a slot under Telegram's outbound limits per bot (when enabled): Ok(time) = send
-    /// then (booked, counted from now on); Err(time) = too far off, nothing booked, ask again then.
-    fn reserve(&self, bot_id: Uuid, call: &ApiCall) -> Result<i64, i64> {
-        let now = now_ms();
-        if !self.config.telegram_outbound_rate_limit || !call.is_message() {
-            return Ok(now);
-        }
-        let Some(chat) = call.chat_id() else { return Ok(now) };
-        let mut planners = self.planners.lock().unwrap_or_else(|p| p.into_inner());
-        let planner = planners
-            .entry(bot_id)
-            .or_insert_with(|| crate::platforms::telegram::ratelimit::RatePlanner::new(Default::default()));
-        // Telegram's group and supergroup ids are negative.
-        planner.reserve(chat, chat < 0, now, MAX_INLINE_WAIT_MS)
-    }
+/// The chat whose replies are being sent, and what sending them takes.
+#[derive(Clone, Copy)]
+struct Chat<'a> {
+    adapter: &'a dyn Platform,
+    token: &'a Secret<String>,
+    bot_id: Uuid,
+    platform: &'a str,
+    chat_id: &'a str,
 }
 
 /// How a sent reply's mark is recorded.
@@ -357,95 +306,13 @@ enum Next {
     Stop,
 }
 
-/// A stored file a call refers to, by its position among the call's media.
-struct MediaUse {
-    position: usize,
-    media_id: Uuid,
-    /// Sent by a cached Telegram file id (else uploaded).
-    cached: bool,
-}
-
 impl Runtime {
-    /// Resolve scenario media aliases, scoped to the bot: a stored file goes by its cached
-    /// Telegram file id, or is uploaded (`upload_all` skips the cache); an alias that names no
-    /// stored file is passed to Telegram as a file id, as written.
-    async fn resolve_media(
-        &self,
-        bot_id: Uuid,
-        call: &mut ApiCall,
-        upload_all: bool,
-    ) -> (Uploads, Vec<MediaUse>, Vec<String>) {
-        let mut uploads = Uploads::new();
-        let mut uses = Vec::new();
-        let mut unresolved = Vec::new();
-        let refs: Vec<&mut MediaRef> = match call {
-            ApiCall::SendMedia { media, .. } => vec![media],
-            ApiCall::SendMediaGroup { items, .. } => items.iter_mut().map(|i| &mut i.media).collect(),
-            _ => Vec::new(),
-        };
-        for (position, media) in refs.into_iter().enumerate() {
-            let MediaRef::Alias(alias) = media else { continue };
-            let stored = self.media.resolve(bot_id, alias).await.ok().flatten();
-            let Some(file) = stored.filter(|f| f.status == crate::store::STATUS_STORED) else {
-                unresolved.push(alias.clone());
-                *media = MediaRef::FileId(std::mem::take(alias));
-                continue;
-            };
-            if !upload_all && let Ok(Some(file_id)) = self.media.cached_platform_id(file.id, "telegram").await {
-                *media = MediaRef::FileId(file_id);
-                uses.push(MediaUse {
-                    position,
-                    media_id: file.id,
-                    cached: true,
-                });
-                continue;
-            }
-            match self.media.read(&file).await {
-                Ok(data) => {
-                    let key = file.id.to_string();
-                    uploads.insert(
-                        key.clone(),
-                        crate::platforms::telegram::api::FileData {
-                            file_name: file.file_name.clone(),
-                            mime_type: Some(file.content_type.clone()),
-                            data,
-                        },
-                    );
-                    *media = MediaRef::Upload { media_id: key };
-                    uses.push(MediaUse {
-                        position,
-                        media_id: file.id,
-                        cached: false,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(media_id = %file.id, error = %e, "cannot read stored media; sending the alias as a file id");
-                    *media = MediaRef::FileId(std::mem::take(alias));
-                }
-            }
-        }
-        (uploads, uses, unresolved)
-    }
-
     /// Record on the chat's dialog (history) and as a `media.missing` event that media could
     /// not be sent. Best effort: the send goes on either way.
     async fn record_media_missing(&self, bot_id: Uuid, platform: &str, chat_id: &str, refs: &[String]) {
-        tracing::warn!(%bot_id, media = ?refs, "scenario media is neither in the library nor known to Telegram; sent without it");
-        metrics::counter!("telegram_media_missing_total").increment(refs.len() as u64);
         if let Err(e) = self.store.record_media_missing(bot_id, platform, chat_id, refs).await {
             tracing::warn!(%bot_id, error = %e, "cannot record a media.missing warning");
         }
-    }
-}
-
-fn outcome_label(e: &CallError) -> &'static str {
-    match e {
-        CallError::RetryAfter(_) => "rate_limited",
-        CallError::Transient(_) => "transient",
-        CallError::Permanent { .. } => "rejected",
-        CallError::Migrated(_) => "migrated",
-        CallError::Blocked(_) => "blocked",
-        CallError::TooLarge { .. } => "too_large",
     }
 }
 

@@ -40,12 +40,7 @@ pub async fn fire_due_timers(rt: &Arc<Runtime>) -> Step {
     for t in timers {
         let rt = rt.clone();
         tasks.spawn(async move {
-            let platform: &'static str = if t.platform == "telegram" {
-                "telegram"
-            } else {
-                "whatsapp"
-            };
-            match rt.process_tick(t.bot_id, platform, &t.chat_id, t.token as u64).await {
+            match rt.process_tick(t.bot_id, &t.platform, &t.chat_id, t.token as u64).await {
                 Ok(()) => {
                     rt.send_chat(t.bot_id, &t.platform, &t.chat_id).await;
                 }
@@ -153,7 +148,8 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
-                    if let Err(e) = crate::platforms::telegram::webhook::refresh_broken(&rt.telegram_registrar()).await {
+                    let Some(registrar) = rt.registrar("telegram") else { continue };
+                    if let Err(e) = crate::platforms::telegram::webhook::refresh_broken(&registrar).await {
                         tracing::warn!(error = %e, "webhook refresh failed");
                     }
                 },

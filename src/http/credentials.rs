@@ -259,7 +259,10 @@ async fn delete_credential(
 
 /// Best effort: a bot being switched off must not stay switched on because Telegram is down.
 pub async fn remove_webhook(state: &AppState, bot_id: Uuid) {
-    if let Err(e) = webhook::unregister(&state.runtime.telegram_registrar(), bot_id).await {
+    let Ok(registrar) = super::telegram::registrar(state) else {
+        return;
+    };
+    if let Err(e) = webhook::unregister(&registrar, bot_id).await {
         tracing::warn!(%bot_id, error = %e, "could not remove the Telegram webhook");
     }
 }
@@ -302,7 +305,7 @@ async fn activate_bot(
     let webhook = if !has_telegram {
         serde_json::json!({ "registered": false, "reason": "no active Telegram credentials" })
     } else {
-        match webhook::register(&state.runtime.telegram_registrar(), bot.id, SetOptions::default()).await {
+        match webhook::register(&super::telegram::registrar(&state)?, bot.id, SetOptions::default()).await {
             Ok(status) => serde_json::json!({ "registered": true, "url": status.url }),
             Err(e) => serde_json::json!({ "registered": false, "error": e.to_string() }),
         }

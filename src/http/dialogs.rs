@@ -168,7 +168,12 @@ async fn update_dialog(
     let mut dstate: DialogState = serde_json::from_str(&dialog.state)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("unreadable dialog state: {e}")))?;
     if let Some(step) = body.current_step {
-        let scenario = state.runtime.scenarios.active(&state.store, dialog.bot_id).await?;
+        let platform = state.runtime.platform(&dialog.platform)?;
+        let scenario = state
+            .runtime
+            .scenarios
+            .active(&state.store, dialog.bot_id, platform.as_ref())
+            .await?;
         if scenario.as_ref().is_some_and(|s| !s.has_step(&step)) {
             return Err(ApiError::field(
                 "current_step",

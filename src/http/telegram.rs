@@ -20,13 +20,12 @@ use super::extract::{ApiOk, Envelope, ErrorEnvelope, body_bytes};
 use crate::dialogs::ProcessError;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::platforms::telegram::api::WebhookStatus;
-use crate::platforms::telegram::update::parse_update;
+use crate::platforms::WebhookStatus;
 use crate::platforms::telegram::webhook::{self, SetOptions, WebhookError};
-use crate::secrets::{Secret, constant_time_eq};
+use crate::secrets::Secret;
 use crate::store::{now_ms, rfc3339};
 
-const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+const PLATFORM: &str = "telegram";
 /// How often a copy of an update looks for the first copy's answer.
 const ANSWER_POLL: Duration = Duration::from_millis(25);
 
@@ -111,27 +110,34 @@ async fn receive_update(
     let bot_id = Uuid::parse_str(&bot_id).map_err(|_| ApiError::bot_not_found())?;
     let bot = state
         .store
-        .bot_for_webhook(bot_id, "telegram")
+        .bot_for_webhook(bot_id, PLATFORM)
         .await
         .map_err(processing_error)?;
     let bot = bot
         .filter(|b| b.bot_active && b.credential_active)
         .ok_or_else(ApiError::bot_not_found)?;
+    let telegram = state.runtime.platform(PLATFORM).map_err(processing_error)?.clone();
     let expected = bot
         .secret_token_sealed
         .as_deref()
         .and_then(|s| webhook::open_secret(&state.cipher, s));
-    let given = req.headers().get(SECRET_HEADER).map(|v| v.as_bytes().to_vec());
-    match (expected, given) {
-        (Some(expected), Some(given)) if constant_time_eq(expected.expose().as_bytes(), &given) => {}
+    // Telegram's proof is a header: it is checked before the body is read.
+    match expected {
+        Some(expected) if telegram.verify(req.headers(), &[], &expected) => {}
         _ => return Err(ApiError::invalid_bot_token()),
     }
     state.rate_limits.check(RateCategory::Webhooks, bot_id)?;
     let body = super::extract::replace_nul_escapes(body_bytes(req, &state).await?);
-    let parsed = parse_update(&body).map_err(|e| ApiError::invalid_update(e.to_string()))?;
+    let items = telegram
+        .parse(&body)
+        .map_err(|e| ApiError::invalid_update(e.to_string()))?;
+    // A Telegram body is one update.
+    let Some(item) = items.into_iter().next() else {
+        return Err(ApiError::invalid_update("the body holds no update"));
+    };
     let processed = state
         .runtime
-        .process_update(bot_id, bot.account_id, parsed, body.to_vec())
+        .process_update(bot_id, bot.account_id, PLATFORM, item, body.to_vec())
         .await
         .map_err(processing_error)?;
     let result = processed.result;
@@ -156,7 +162,7 @@ async fn receive_update(
         let (planned, in_order) = (processed.planned, processed.in_order);
         let (report, sending) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            rt.send_planned(bot_id, "telegram", &chat, planned, in_order, Some(report))
+            rt.send_planned(bot_id, PLATFORM, &chat, planned, in_order, Some(report))
                 .await
         });
         match tokio::time::timeout(config.telegram_reply_deadline, sending).await {
@@ -196,7 +202,7 @@ fn answer_wait(state: &AppState) -> Duration {
 async fn recorded_answer(state: &AppState, bot_id: Uuid, update_id: i64) -> Option<WebhookAck> {
     let deadline = Instant::now() + answer_wait(state);
     loop {
-        match state.store.inbox_answer(bot_id, "telegram", update_id).await {
+        match state.store.inbox_answer(bot_id, PLATFORM, update_id).await {
             Ok(Some(text)) => return serde_json::from_str(&text).ok(),
             Ok(None) => {}
             Err(e) => {
@@ -219,7 +225,7 @@ async fn record_answer(state: &AppState, ack: WebhookAck) -> WebhookAck {
     };
     match state
         .store
-        .inbox_answer_once(ack.bot_id, "telegram", ack.update_id, &text)
+        .inbox_answer_once(ack.bot_id, PLATFORM, ack.update_id, &text)
         .await
     {
         Ok(Some(recorded)) => serde_json::from_str(&recorded).unwrap_or(ack),
@@ -251,6 +257,14 @@ pub struct SetWebhookIn {
     pub max_connections: Option<u32>,
     /// Update kinds Telegram should send; default: the kinds hookline acts on.
     pub allowed_updates: Option<Vec<String>>,
+}
+
+/// Registering Telegram webhooks: the runtime's parts with the Telegram adapter.
+pub(super) fn registrar(state: &AppState) -> ApiResult<webhook::Registrar<'_>> {
+    state
+        .runtime
+        .registrar(PLATFORM)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the Telegram adapter is not registered")))
 }
 
 fn webhook_error(e: WebhookError) -> ApiError {
@@ -307,7 +321,7 @@ async fn set_webhook(
         allowed_updates: body.allowed_updates,
     };
     Ok(ApiOk(
-        webhook::register(&state.runtime.telegram_registrar(), bot.id, options)
+        webhook::register(&registrar(&state)?, bot.id, options)
             .await
             .map_err(webhook_error)?,
     ))
@@ -324,7 +338,7 @@ async fn webhook_status(
 ) -> ApiResult<ApiOk<WebhookStatus>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
     Ok(ApiOk(
-        webhook::status(&state.runtime.telegram_registrar(), bot.id)
+        webhook::status(&registrar(&state)?, bot.id)
             .await
             .map_err(webhook_error)?,
     ))
@@ -340,7 +354,7 @@ async fn delete_webhook(
     Path(bot_id): Path<String>,
 ) -> ApiResult<ApiOk<Value>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
-    webhook::unregister(&state.runtime.telegram_registrar(), bot.id)
+    webhook::unregister(&registrar(&state)?, bot.id)
         .await
         .map_err(webhook_error)?;
     Ok(ApiOk(json!({ "deleted": true })))

@@ -1,7 +1,145 @@
-//! Messaging platforms: how hookline reads their webhooks and talks to their APIs.
-//! Each platform is pure parsing and rendering plus a thin HTTP client.
+//! Messaging platforms: what a platform is to hookline, in one place ([`Platform`]), and the
+//! adapters that implement it. Dialogs and the store speak only the neutral types of
+//! [`inbound`] and [`outbound`]; an adapter turns them into its platform's requests and back.
+//!
+//! Adding a platform is one folder here (parsing, rendering, its API client) and one line in
+//! [`Platforms::new`]'s caller.
 
+pub mod inbound;
+pub mod outbound;
 pub mod telegram;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use uuid::Uuid;
+
+use crate::media::MediaLibrary;
+use crate::scenario::OutMessage;
+use crate::secrets::Secret;
+pub use inbound::{Choice, EventType, ExternalId, Inbound, InboundFile, InboundUser};
+pub use outbound::{CallError, PlatformCall, SendReport, WebhookSetup, WebhookStatus};
+
+/// Why a webhook body is not one of the platform's: the message names the field and is safe to
+/// return to the sender.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BodyError(pub String);
+
+/// A messaging platform. Pure parts (verify, parse, render) do no I/O; the rest talks to the
+/// platform's API. Calls are the adapter's own: only the adapter that rendered a call sends it.
+pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
+    /// The name in URLs, stored rows and events (`telegram`).
+    fn name(&self) -> &'static str;
+
+    /// Whether an inbound request comes from the platform: `secret` is what hookline registered
+    /// (a secret token, an app secret), checked in constant time.
+    fn verify(&self, headers: &http::HeaderMap, body: &[u8], secret: &Secret<String>) -> bool;
+
+    /// A webhook body's items, in order. An item of a kind hookline does not act on is kept as
+    /// `update.ignored`; only a body that is not the platform's at all is an error.
+    fn parse(&self, body: &[u8]) -> Result<Vec<Inbound>, BodyError>;
+
+    /// How values interpolated into scenario texts are escaped for the platform's markup.
+    fn text_escape(&self) -> fn(&str) -> String;
+
+    /// The calls that deliver an engine message to `chat_id`, degraded to the platform's limits.
+    fn render(&self, chat_id: &str, message: &OutMessage) -> Vec<PlatformCall>;
+
+    /// Acknowledge a button choice (stop the client's spinner; `text` shows as a notice), if the
+    /// platform has such a call.
+    fn acknowledge(&self, choice: &Choice, text: Option<String>) -> Option<PlatformCall>;
+
+    /// Retire the keyboard of the message whose button was chosen, if the platform can.
+    fn retire_keyboard(&self, chat_id: &str, choice: &Choice) -> Option<PlatformCall>;
+
+    /// Book a slot under the platform's outbound limits for the bot: Ok(time) = send then;
+    /// Err(time) = more than `max_wait_ms` off, nothing booked, ask again then.
+    fn reserve(&self, bot_id: Uuid, call: &PlatformCall, now_ms: i64, max_wait_ms: i64) -> Result<i64, i64>;
+
+    /// How long one call may take; a reply's lease outlasts it.
+    fn request_timeout(&self) -> Duration;
+
+    /// Send one call with the bot's token; scenario media named by alias is taken from `media`.
+    fn send<'a>(
+        &'a self,
+        token: &'a Secret<String>,
+        bot_id: Uuid,
+        call: PlatformCall,
+        media: &'a MediaLibrary,
+    ) -> BoxFuture<'a, SendReport>;
+
+    /// Fetch a file a user sent, at most `limit` bytes.
+    fn fetch_file<'a>(
+        &'a self,
+        token: &'a Secret<String>,
+        file_id: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+
+    /// Point the platform's webhook for the bot at hookline.
+    fn register_webhook<'a>(
+        &'a self,
+        token: &'a Secret<String>,
+        setup: &'a WebhookSetup,
+    ) -> BoxFuture<'a, Result<(), CallError>>;
+
+    /// The platform's view of the bot's webhook.
+    fn webhook_status<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<WebhookStatus, CallError>>;
+
+    /// Remove the bot's webhook at the platform.
+    fn remove_webhook<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<(), CallError>>;
+}
+
+/// Why a user's file could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The platform says the file is larger than the limit (its size when known).
+    #[error("over the {limit}-byte download limit")]
+    TooLarge { limit: u64, size: Option<u64> },
+    /// The platform gave no way to fetch the bytes.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// The platforms this process serves, by name.
+#[derive(Clone)]
+pub struct Platforms {
+    by_name: Arc<HashMap<&'static str, Arc<dyn Platform>>>,
+}
+
+impl Platforms {
+    pub fn new(platforms: Vec<Arc<dyn Platform>>) -> Platforms {
+        let by_name = platforms.into_iter().map(|p| (p.name(), p)).collect();
+        Platforms {
+            by_name: Arc::new(by_name),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Platform>> {
+        self.by_name.get(name)
+    }
+
+    /// The longest any platform's call may take.
+    pub fn longest_request_timeout(&self) -> Duration {
+        self.by_name
+            .values()
+            .map(|p| p.request_timeout())
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Platforms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.by_name.values()).finish()
+    }
+}
 
 /// The purpose string sealing a platform token (binds the ciphertext to its use).
 pub fn token_purpose(platform: &str) -> &'static str {

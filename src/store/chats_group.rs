@@ -514,7 +514,7 @@ pub(super) mod tests {
         Item::Update {
             inbox_id: new_id(),
             body,
-            parsed: Box::new(parsed),
+            parsed: Box::new(parsed.into()),
             media: None,
         }
     }
@@ -592,7 +592,7 @@ pub(super) mod tests {
         BotCtx {
             bot_id: bot.id,
             account_id: account.id,
-            platform: "telegram",
+            platform: crate::platforms::telegram::offline(),
             scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
         }
     }
@@ -678,12 +678,7 @@ pub(super) mod tests {
         let sent = first[0].outbox[0].id;
         assert!(
             store
-                .apply_group_at_once::<crate::platforms::telegram::render::ApiCall>(
-                    None,
-                    &[],
-                    &[(sent, "{}".into())],
-                    now_ms()
-                )
+                .apply_group_at_once::<crate::platforms::PlatformCall>(None, &[], &[(sent, "{}".into())], now_ms())
                 .await
                 .unwrap()
                 .is_some()

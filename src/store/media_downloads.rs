@@ -29,6 +29,8 @@ pub struct IncomingRow {
 #[derive(Clone, Debug)]
 pub struct DownloadJob {
     pub media: MediaFile,
+    /// The platform the file came from (`""` when its reference is lost).
+    pub platform: String,
     pub platform_file_id: Option<String>,
     pub attempts: i64,
     pub announce: Option<String>,
@@ -99,9 +101,17 @@ impl Store {
         let Some((attempts, announce, account_id)) = extra else {
             return Ok(None);
         };
-        let platform_file_id = self.platform_file_id(id, "telegram").await?;
+        // A file waiting for its bytes has one platform reference: the one it arrived with.
+        let source: Option<(String, String)> = on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT platform, file_id FROM media_platform_ids WHERE media_id = $1 ORDER BY updated_at LIMIT 1",
+            )
+            .bind(id).fetch_optional(pool).await
+        })?;
+        let (platform, platform_file_id) = source.map_or((String::new(), None), |(p, f)| (p, Some(f)));
         Ok(Some(DownloadJob {
             media,
+            platform,
             platform_file_id,
             attempts,
             announce,

@@ -329,6 +329,6 @@ both_backends!(secrets_never_appear_in_api_answers, |app: TestApp| async move {
         .get(&format!("/v1/api/webhooks/telegram/{}/status", bot.bot_id), &bot.key)
         .await;
     assert!(!status.to_string().contains(&bot.secret), "{status}");
-    let dbg = format!("{:?} {:?}", bot.app.config, bot.app.state.runtime.api);
+    let dbg = format!("{:?} {:?}", bot.app.config, bot.app.state.runtime.platforms);
     assert!(!dbg.contains(secret_part));
 });

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use hookline::platforms::telegram::{
-    AlbumItem, ApiCall, BotApi, CallError, FileData, MediaMethod, MediaRef, Uploads, WebhookConfig, render,
+    AlbumItem, ApiCall, BotApi, CallError, FileData, MediaMethod, MediaRef, Refusals, Uploads, WebhookConfig, render,
 };
 use hookline::scenario::{Button, MediaItem, OutMessage};
 use hookline::secrets::Secret;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::render::{ApiCall, MediaRef, PARSE_MODE};
 use crate::secrets::Secret;
 
-pub use super::api_types::{BotUser, CallError, FileInfo, Sent, WebhookConfig, WebhookStatus};
+pub use super::api_types::{BotUser, CallError, FileInfo, Refusals, Sent, WebhookConfig, WebhookStatus};
 
 /// Bytes of a stored file to upload.
 #[derive(Clone, Debug)]
@@ -93,6 +93,11 @@ impl BotApi {
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     fn url(&self, token: &Secret<String>, method: &str) -> String {

@@ -4,37 +4,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::render::{ApiCall, MediaMethod};
-use crate::secrets::Secret;
 
-/// Why a call did not succeed, classified for the outbox. Messages never contain the token or
-/// the request URL.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// 429: wait this many seconds (Telegram's `parameters.retry_after`, at least 1).
-    #[error("rate limited by Telegram; retry after {0} s")]
-    RetryAfter(u64),
-    /// 5xx, network error or timeout: retry with backoff.
-    #[error("transient failure: {0}")]
-    Transient(String),
-    /// 4xx other than 403/429: retrying the same call cannot help. Code 0 is a local refusal
-    /// (unresolved media, invalid path).
-    #[error("rejected by Telegram ({code}): {description}")]
-    Permanent { code: i64, description: String },
-    /// The group became a supergroup: resend to this chat id.
-    #[error("chat migrated to {0}")]
-    Migrated(i64),
-    /// 403: the user blocked the bot or it was removed from the chat.
-    #[error("forbidden: {0}")]
-    Blocked(String),
-    /// A download exceeded the caller's limit.
-    #[error("file exceeds {limit} bytes")]
-    TooLarge { limit: u64 },
-}
+pub use crate::platforms::outbound::{CallError, WebhookSetup as WebhookConfig, WebhookStatus};
 
-impl CallError {
+/// Refusals only Telegram's descriptions tell apart.
+pub trait Refusals {
     /// Telegram refused a `file_id` (expired, from another bot, or made up): the media library
     /// should forget the cached id and upload the bytes again.
-    pub fn is_rejected_file_id(&self) -> bool {
+    fn is_rejected_file_id(&self) -> bool;
+    /// Telegram refused the text's formatting ("can't parse entities"): the same call as plain
+    /// text can succeed.
+    fn is_unparsable_entities(&self) -> bool;
+    /// An edit that changed nothing (e.g. removing a keyboard twice); treat as done.
+    fn is_not_modified(&self) -> bool;
+}
+
+impl Refusals for CallError {
+    fn is_rejected_file_id(&self) -> bool {
         match self {
             CallError::Permanent { code: 400, description } => {
                 let d = description.to_ascii_lowercase();
@@ -47,20 +33,12 @@ impl CallError {
         }
     }
 
-    /// An edit that changed nothing (e.g. removing a keyboard twice); treat as done.
-    /// Telegram refused the text's formatting ("can't parse entities"): the same call as plain
-    /// text can succeed.
-    pub fn is_unparsable_entities(&self) -> bool {
+    fn is_unparsable_entities(&self) -> bool {
         matches!(self, CallError::Permanent { code: 400, description } if description.to_ascii_lowercase().contains("can't parse entities"))
     }
 
-    pub fn is_not_modified(&self) -> bool {
+    fn is_not_modified(&self) -> bool {
         matches!(self, CallError::Permanent { code: 400, description } if description.contains("message is not modified"))
-    }
-
-    /// Whether the same call may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, CallError::RetryAfter(_) | CallError::Transient(_))
     }
 }
 
@@ -119,40 +97,6 @@ pub struct BotUser {
     pub first_name: String,
     #[serde(default)]
     pub username: Option<String>,
-}
-
-/// `setWebhook` parameters.
-#[derive(Clone, Debug, Default)]
-pub struct WebhookConfig {
-    pub url: String,
-    /// Sent back by Telegram in `X-Telegram-Bot-Api-Secret-Token` with every update.
-    pub secret_token: Option<Secret<String>>,
-    pub allowed_updates: Option<Vec<String>>,
-    pub max_connections: Option<u32>,
-    pub drop_pending_updates: bool,
-}
-
-/// `getWebhookInfo`, in GET INN's `WebhookStatus` shape. Dates are Unix seconds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WebhookStatus {
-    #[serde(default)]
-    pub url: String,
-    #[serde(default)]
-    pub has_custom_certificate: bool,
-    #[serde(default)]
-    pub pending_update_count: u64,
-    #[serde(default)]
-    pub ip_address: Option<String>,
-    #[serde(default)]
-    pub last_error_date: Option<i64>,
-    #[serde(default)]
-    pub last_error_message: Option<String>,
-    #[serde(default)]
-    pub last_synchronization_error_date: Option<i64>,
-    #[serde(default)]
-    pub max_connections: Option<u32>,
-    #[serde(default)]
-    pub allowed_updates: Option<Vec<String>>,
 }
 
 /// `getFile`: `file_path` is what [`super::api::BotApi::download_file`] needs.

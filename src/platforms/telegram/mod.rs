@@ -1,4 +1,5 @@
-//! Telegram: the pieces the webhook handler and the outbox put together.
+//! Telegram, the first [`Platform`](crate::platforms::Platform): [`Telegram`] puts these pieces
+//! together behind the seam.
 //!
 //! - [`update`]: a webhook body → [`ParsedUpdate`] (event type, chat, user, engine input); pure.
 //! - [`render`]: an engine `OutMessage` → the [`ApiCall`]s that deliver it (keyboards, albums,
@@ -8,20 +9,28 @@
 //! - [`api`]: the Bot API client (sends, webhooks, files) whose errors are classified for retry
 //!   and never contain the bot token.
 //!
-//! The flow: handler → `parse_update` → scenario engine → `render` → outbox → `RatePlanner` →
-//! `BotApi::call`, retrying on `RetryAfter`/`Transient`, following `Migrated`.
+//! - [`send`](Telegram): one queued call sent, with media from the library and Telegram's
+//!   recoverable refusals (a forgotten `file_id`, unparsable HTML, missing media) handled.
+//!
+//! The flow: handler → `parse_update` → `Inbound` → scenario engine → `render` → outbox →
+//! `RatePlanner` → `BotApi::call`, retrying on `RetryAfter`/`Transient`, following `Migrated`.
 
 pub mod api;
 mod api_types;
 pub mod degrade;
+mod platform;
 pub mod ratelimit;
 pub mod render;
+mod send;
 pub mod update;
 mod update_kinds;
 mod update_media;
 pub mod webhook;
 
-pub use api::{BotApi, BotUser, CallError, FileData, FileInfo, Sent, Uploads, WebhookConfig, WebhookStatus};
+pub use api::{BotApi, BotUser, CallError, FileData, FileInfo, Refusals, Sent, Uploads, WebhookConfig, WebhookStatus};
+#[cfg(test)]
+pub(crate) use platform::offline;
+pub use platform::{SECRET_HEADER, Telegram};
 pub use ratelimit::{RateLimits, RatePlanner};
 pub use render::{AlbumItem, ApiCall, MediaMethod, MediaRef, render};
 pub use update::{ChatKind, IncomingMedia, ParsedUpdate, TelegramUser, UpdateError, parse_update};

@@ -22,7 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::scenario::{Input, MediaInput, MediaKind, UserInfo};
+use crate::platforms::inbound::{Choice, ExternalId, Inbound, InboundUser};
+use crate::scenario::{Input, MediaInput, UserInfo};
 
 pub use super::update_kinds::EventType;
 use super::update_kinds::{Kind, kind_of};
@@ -85,16 +86,7 @@ pub struct TelegramUser {
 }
 
 /// A file the user sent, as Telegram describes it (not downloaded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncomingMedia {
-    pub kind: MediaKind,
-    pub file_id: String,
-    pub file_unique_id: String,
-    pub file_name: Option<String>,
-    pub mime_type: Option<String>,
-    pub file_size: Option<u64>,
-    pub caption: Option<String>,
-}
+pub use crate::platforms::inbound::InboundFile as IncomingMedia;
 
 /// Everything the webhook handler needs from one update.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,6 +132,28 @@ impl ParsedUpdate {
             raw_kind: raw_kind.to_string(),
             skipped_fields: Vec::new(),
             parse_error: None,
+        }
+    }
+}
+
+impl From<ParsedUpdate> for Inbound {
+    fn from(p: ParsedUpdate) -> Inbound {
+        Inbound {
+            update_id: p.update_id,
+            event_type: p.event_type,
+            chat_id: p.chat_id.map(|c| c.to_string()),
+            user: p.user.map(|u| InboundUser {
+                id: ExternalId::Number(u.id),
+                info: u.info,
+            }),
+            choice: p.callback_query_id.map(|id| Choice {
+                id: Some(id),
+                message_id: p.callback_message_id.map(|m| m.to_string()),
+            }),
+            input: p.input,
+            file: p.media,
+            moved_to_chat: p.migrate_to_chat_id.map(|c| c.to_string()),
+            parse_error: p.parse_error,
         }
     }
 }

@@ -1,78 +1,7 @@
 //! The catalogue: which Bot API update kinds exist, how each is checked, and the event types
 //! hookline reports for them.
 
-use serde::{Deserialize, Serialize};
-
-/// What an update means to hookline; the handler reports it as `event_type`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventType {
-    /// Text, a location or a contact.
-    #[serde(rename = "message.received")]
-    MessageReceived,
-    #[serde(rename = "message.edited")]
-    MessageEdited,
-    /// An inline button was pressed.
-    #[serde(rename = "callback.received")]
-    CallbackReceived,
-    /// A photo, video, audio, document, voice, video note, animation or sticker.
-    #[serde(rename = "media.received")]
-    MediaReceived,
-    /// Text starting with `/` (including `/start@SomeBot payload`).
-    #[serde(rename = "command.received")]
-    CommandReceived,
-    /// The user blocked the bot or removed it from the chat.
-    #[serde(rename = "bot.blocked")]
-    BotBlocked,
-    /// The bot was unblocked or added to a chat.
-    #[serde(rename = "bot.unblocked")]
-    BotUnblocked,
-    /// A kind hookline does not act on (channel posts, inline queries, polls, payments, service
-    /// messages, unknown future kinds, …).
-    #[serde(rename = "update.ignored")]
-    UpdateIgnored,
-    /// A kind hookline acts on whose fields do not parse: recorded with its body, not acted on.
-    #[serde(rename = "update.unparsed")]
-    UpdateUnparsed,
-    /// A button pressed on a keyboard that is not the chat's current one: answered, not acted on.
-    #[serde(rename = "callback.stale")]
-    CallbackStale,
-}
-
-impl EventType {
-    pub const ALL: [EventType; 10] = [
-        EventType::MessageReceived,
-        EventType::MessageEdited,
-        EventType::CallbackReceived,
-        EventType::MediaReceived,
-        EventType::CommandReceived,
-        EventType::BotBlocked,
-        EventType::BotUnblocked,
-        EventType::UpdateIgnored,
-        EventType::UpdateUnparsed,
-        EventType::CallbackStale,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::MessageReceived => "message.received",
-            EventType::MessageEdited => "message.edited",
-            EventType::CallbackReceived => "callback.received",
-            EventType::MediaReceived => "media.received",
-            EventType::CommandReceived => "command.received",
-            EventType::BotBlocked => "bot.blocked",
-            EventType::BotUnblocked => "bot.unblocked",
-            EventType::UpdateIgnored => "update.ignored",
-            EventType::UpdateUnparsed => "update.unparsed",
-            EventType::CallbackStale => "callback.stale",
-        }
-    }
-}
-
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::platforms::inbound::EventType;
 
 pub(super) enum Kind {
     Message,

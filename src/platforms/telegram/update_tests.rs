@@ -3,6 +3,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::platforms::telegram::KNOWN_KINDS;
+use crate::scenario::MediaKind;
 
 fn user_json() -> Value {
     json!({"id": 111, "is_bot": false, "first_name": "Ada", "last_name": "L", "username": "ada", "language_code": "en"})

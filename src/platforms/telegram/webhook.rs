@@ -4,9 +4,9 @@
 
 use uuid::Uuid;
 
-use super::api::{BotApi, CallError, WebhookConfig, WebhookStatus};
+use super::api::{CallError, WebhookConfig, WebhookStatus};
 use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
-use crate::platforms::token_purpose;
+use crate::platforms::{Platform, token_purpose};
 use crate::secrets::{Cipher, Secret, random_token};
 use crate::store::{Store, StoreError, now_ms};
 
@@ -28,12 +28,12 @@ pub enum WebhookError {
 }
 
 /// What registering a bot's webhook takes: the credentials in the store, the cipher that opens
-/// the token and seals the secret, the Bot API, where hookline can be reached, and this node's
+/// the token and seals the secret, the platform, where hookline can be reached, and this node's
 /// id (one node at a time repairs registrations).
 pub struct Registrar<'a> {
     pub store: &'a Store,
     pub cipher: &'a Cipher,
-    pub api: &'a BotApi,
+    pub platform: &'a dyn Platform,
     pub public_url: Option<&'a str>,
     pub node_id: &'a str,
 }
@@ -84,20 +84,24 @@ pub async fn register(rt: &Registrar<'_>, bot_id: Uuid, options: SetOptions) -> 
         max_connections: Some(options.max_connections.unwrap_or(40)),
         drop_pending_updates: options.drop_pending_updates,
     };
-    rt.api
-        .set_webhook(&token, &config)
+    rt.platform
+        .register_webhook(&token, &config)
         .await
         .map_err(WebhookError::Telegram)?;
     let sealed = rt.cipher.seal(SECRET_PURPOSE, secret.expose().as_bytes());
     rt.store
         .set_webhook_state(bot_id, PLATFORM, Some(&url), Some(&sealed))
         .await?;
-    rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)
+    rt.platform.webhook_status(&token).await.map_err(WebhookError::Telegram)
 }
 
 pub async fn status(rt: &Registrar<'_>, bot_id: Uuid) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
-    let info = rt.api.get_webhook_info(&token).await.map_err(WebhookError::Telegram)?;
+    let info = rt
+        .platform
+        .webhook_status(&token)
+        .await
+        .map_err(WebhookError::Telegram)?;
     rt.store.touch_webhook_checked(bot_id, PLATFORM).await?;
     Ok(info)
 }
@@ -105,8 +109,8 @@ pub async fn status(rt: &Registrar<'_>, bot_id: Uuid) -> Result<WebhookStatus, W
 /// Remove the webhook at Telegram and forget the secret token.
 pub async fn unregister(rt: &Registrar<'_>, bot_id: Uuid) -> Result<(), WebhookError> {
     let token = active_token(rt, bot_id).await?;
-    rt.api
-        .delete_webhook(&token, false)
+    rt.platform
+        .remove_webhook(&token)
         .await
         .map_err(WebhookError::Telegram)?;
     rt.store.set_webhook_state(bot_id, PLATFORM, None, None).await?;

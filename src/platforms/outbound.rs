@@ -1,0 +1,107 @@
+//! What goes out to a platform, in words every platform shares: a queued call (the platform's
+//! own request, kept as data so the outbox can store it), how a send ended, and what a
+//! webhook registration looks like.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::secrets::Secret;
+
+/// One request to a platform's API, as its adapter rendered it. Dialogs and the store carry it
+/// unread; only the adapter that made it sends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PlatformCall(pub Value);
+
+/// Why a call did not succeed, classified so the outbox knows what to do. Messages never
+/// contain a token or a request URL.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The platform asked to wait this many seconds (at least 1).
+    #[error("rate limited by the platform; retry after {0} s")]
+    RetryAfter(u64),
+    /// 5xx, network error or timeout: retry with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// Retrying the same call cannot help. Code 0 is a local refusal (unresolved media, invalid
+    /// path).
+    #[error("rejected by the platform ({code}): {description}")]
+    Permanent { code: i64, description: String },
+    /// The chat moved (a group became a supergroup): resend to this chat.
+    #[error("chat migrated to {0}")]
+    Migrated(i64),
+    /// The user blocked the bot or it was removed from the chat.
+    #[error("forbidden: {0}")]
+    Blocked(String),
+    /// A download exceeded the caller's limit.
+    #[error("file exceeds {limit} bytes")]
+    TooLarge { limit: u64 },
+}
+
+impl CallError {
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CallError::RetryAfter(_) | CallError::Transient(_))
+    }
+
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallError::RetryAfter(_) => "rate_limited",
+            CallError::Transient(_) => "transient",
+            CallError::Permanent { .. } => "rejected",
+            CallError::Migrated(_) => "migrated",
+            CallError::Blocked(_) => "blocked",
+            CallError::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+/// How one send ended, as the adapter reports it to the outbox.
+#[derive(Debug)]
+pub struct SendReport {
+    /// Done: what to record with the reply (the platform's message ids, …); or why not.
+    pub outcome: Result<Value, CallError>,
+    /// The call as it should be stored for a retry: after [`CallError::Migrated`] it is
+    /// already addressed to the new chat.
+    pub call: PlatformCall,
+    /// Scenario media neither in the library nor known to the platform: the rest was sent
+    /// without it, and the dialog should say so.
+    pub missing_media: Vec<String>,
+}
+
+/// What a webhook registration asks of the platform.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookSetup {
+    pub url: String,
+    /// Sent back by the platform with every update, so hookline knows the sender.
+    pub secret_token: Option<Secret<String>>,
+    /// The update kinds to send; `None` for the platform's default.
+    pub allowed_updates: Option<Vec<String>>,
+    pub max_connections: Option<u32>,
+    pub drop_pending_updates: bool,
+}
+
+/// The platform's view of a registration (GET INN's `WebhookStatus` shape). Dates are Unix
+/// seconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookStatus {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub has_custom_certificate: bool,
+    #[serde(default)]
+    pub pending_update_count: u64,
+    #[serde(default)]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub last_error_date: Option<i64>,
+    #[serde(default)]
+    pub last_error_message: Option<String>,
+    #[serde(default)]
+    pub last_synchronization_error_date: Option<i64>,
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    #[serde(default)]
+    pub allowed_updates: Option<Vec<String>>,
+}
