@@ -149,7 +149,7 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     let Some(registrar) = rt.registrar("telegram") else { continue };
-                    if let Err(e) = crate::platforms::telegram::webhook::refresh_broken(&registrar).await {
+                    if let Err(e) = crate::platforms::telegram::registration::refresh_broken(&registrar).await {
                         tracing::warn!(error = %e, "webhook refresh failed");
                     }
                 },

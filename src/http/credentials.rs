@@ -16,7 +16,7 @@ use super::bots::{BotOut, load_bot};
 use super::extract::{ApiJson, ApiOk, Created, Envelope, ErrorEnvelope};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::platforms::telegram::webhook::{self, SetOptions};
+use crate::platforms::telegram::registration::{self, SetOptions};
 use crate::platforms::token_purpose;
 use crate::store::{BotPatch, Credential, rfc3339};
 
@@ -262,7 +262,7 @@ pub async fn remove_webhook(state: &AppState, bot_id: Uuid) {
     let Ok(registrar) = super::telegram::registrar(state) else {
         return;
     };
-    if let Err(e) = webhook::unregister(&registrar, bot_id).await {
+    if let Err(e) = registration::unregister(&registrar, bot_id).await {
         tracing::warn!(%bot_id, error = %e, "could not remove the Telegram webhook");
     }
 }
@@ -305,7 +305,7 @@ async fn activate_bot(
     let webhook = if !has_telegram {
         serde_json::json!({ "registered": false, "reason": "no active Telegram credentials" })
     } else {
-        match webhook::register(&super::telegram::registrar(&state)?, bot.id, SetOptions::default()).await {
+        match registration::register(&super::telegram::registrar(&state)?, bot.id, SetOptions::default()).await {
             Ok(status) => serde_json::json!({ "registered": true, "url": status.url }),
             Err(e) => serde_json::json!({ "registered": false, "error": e.to_string() }),
         }

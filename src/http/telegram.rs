@@ -21,7 +21,7 @@ use crate::dialogs::ProcessError;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::platforms::WebhookStatus;
-use crate::platforms::telegram::webhook::{self, SetOptions, WebhookError};
+use crate::platforms::telegram::registration::{self, SetOptions, WebhookError};
 use crate::secrets::Secret;
 use crate::store::{now_ms, rfc3339};
 
@@ -120,7 +120,7 @@ async fn receive_update(
     let expected = bot
         .secret_token_sealed
         .as_deref()
-        .and_then(|s| webhook::open_secret(&state.cipher, s));
+        .and_then(|s| registration::open_secret(&state.cipher, s));
     // Telegram's proof is a header: it is checked before the body is read.
     match expected {
         Some(expected) if telegram.verify(req.headers(), &[], &expected) => {}
@@ -260,7 +260,7 @@ pub struct SetWebhookIn {
 }
 
 /// Registering Telegram webhooks: the runtime's parts with the Telegram adapter.
-pub(super) fn registrar(state: &AppState) -> ApiResult<webhook::Registrar<'_>> {
+pub(super) fn registrar(state: &AppState) -> ApiResult<registration::Registrar<'_>> {
     state
         .runtime
         .registrar(PLATFORM)
@@ -304,7 +304,7 @@ async fn set_webhook(
         super::extract::parse_json(&body)?
     };
     if let Some(secret) = &body.secret_token
-        && !webhook::valid_secret_token(secret)
+        && !registration::valid_secret_token(secret)
     {
         return Err(ApiError::field(
             "secret_token",
@@ -321,7 +321,7 @@ async fn set_webhook(
         allowed_updates: body.allowed_updates,
     };
     Ok(ApiOk(
-        webhook::register(&registrar(&state)?, bot.id, options)
+        registration::register(&registrar(&state)?, bot.id, options)
             .await
             .map_err(webhook_error)?,
     ))
@@ -338,7 +338,7 @@ async fn webhook_status(
 ) -> ApiResult<ApiOk<WebhookStatus>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
     Ok(ApiOk(
-        webhook::status(&registrar(&state)?, bot.id)
+        registration::status(&registrar(&state)?, bot.id)
             .await
             .map_err(webhook_error)?,
     ))
@@ -354,7 +354,7 @@ async fn delete_webhook(
     Path(bot_id): Path<String>,
 ) -> ApiResult<ApiOk<Value>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
-    webhook::unregister(&registrar(&state)?, bot.id)
+    registration::unregister(&registrar(&state)?, bot.id)
         .await
         .map_err(webhook_error)?;
     Ok(ApiOk(json!({ "deleted": true })))

@@ -20,12 +20,12 @@ mod api_types;
 pub mod degrade;
 mod platform;
 pub mod ratelimit;
+pub mod registration;
 pub mod render;
 mod send;
 pub mod update;
 mod update_kinds;
 mod update_media;
-pub mod webhook;
 
 pub use api::{BotApi, BotUser, CallError, FileData, FileInfo, Refusals, Sent, Uploads, WebhookConfig, WebhookStatus};
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Registering hookline's webhook with Telegram: a fresh random secret
-//! token on every registration, stored sealed and checked on every update; status mapping;
-//! removal; and a periodic repair of broken registrations that one node at a time performs.
+//! Registering a bot's inbound webhook with Telegram (where Telegram posts its updates): a fresh
+//! random secret token on every registration, stored sealed and checked on every update; status
+//! mapping; removal; and a periodic repair of broken registrations that one node at a time
+//! performs.
 
 use uuid::Uuid;
 
