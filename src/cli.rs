@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::app::Application;
 use crate::config::{Config, Layers};
+use crate::model::ids::AccountId;
 use crate::secrets::{encode_master_key, generate_api_key, random_bytes};
 use crate::store::{NewKey, Role, Store};
 
@@ -123,7 +124,7 @@ pub enum KeysCommand {
     Create {
         /// Account the key belongs to.
         #[arg(long)]
-        account: Uuid,
+        account: AccountId,
         /// account (only this account) or admin (every account).
         #[arg(long, value_enum, default_value = "account")]
         role: RoleArg,

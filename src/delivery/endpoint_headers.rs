@@ -9,15 +9,16 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use uuid::Uuid;
 
+use crate::model::ids::EndpointId;
 use crate::secrets::{Cipher, DecryptError};
 use crate::store::{Store, StoreResult, StoredHeader};
 
-fn purpose(endpoint: Uuid, name: &str) -> String {
+fn purpose(endpoint: EndpointId, name: &str) -> String {
     format!("webhook_endpoint.header:{endpoint}:{name}")
 }
 
 /// Seal every value of `endpoint`'s headers.
-pub fn seal(cipher: &Cipher, endpoint: Uuid, clear: BTreeMap<String, String>) -> BTreeMap<String, StoredHeader> {
+pub fn seal(cipher: &Cipher, endpoint: EndpointId, clear: BTreeMap<String, String>) -> BTreeMap<String, StoredHeader> {
     clear
         .into_iter()
         .map(|(name, value)| {
@@ -30,7 +31,7 @@ pub fn seal(cipher: &Cipher, endpoint: Uuid, clear: BTreeMap<String, String>) ->
 /// The headers to send. Values stored in clear (rows from before sealing) are used as they are.
 pub fn open(
     cipher: &Cipher,
-    endpoint: Uuid,
+    endpoint: EndpointId,
     stored: &BTreeMap<String, StoredHeader>,
 ) -> Result<Vec<(String, String)>, DecryptError> {
     stored
@@ -51,7 +52,7 @@ pub fn open(
 /// Seal the values of rows written in clear before values were sealed; how many rows changed.
 /// A row updated meanwhile (by another node) is left to that update, which seals it.
 pub async fn seal_stored_in_clear(store: &Store, cipher: &Cipher) -> StoreResult<usize> {
-    let mut after = Uuid::nil();
+    let mut after = EndpointId::from(Uuid::nil());
     let mut changed = 0;
     loop {
         let page = store.endpoint_headers_after(after, 500).await?;
@@ -85,7 +86,7 @@ mod tests {
     #[test]
     fn values_open_only_for_their_endpoint_and_name() {
         let cipher = Cipher::new(&Secret::new([3u8; 32]));
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (EndpointId::new(), EndpointId::new());
         let clear = BTreeMap::from([("authorization".to_string(), "Bearer s3cret".to_string())]);
         let sealed = seal(&cipher, a, clear);
         let text = serde_json::to_string(&sealed).unwrap();

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::model::ids::{AccountId, EndpointId, EventId};
 use crate::secrets::Cipher;
 use crate::store::{EventToWrite, PublishBatch, StoreError};
 
@@ -51,7 +52,8 @@ pub struct NewEvent {
 /// What publishing answered for one event.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Published {
-    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: EventId,
     pub event_id: String,
     /// True when this `event_id` was published before; `id` is then the original's.
     pub duplicate: bool,
@@ -142,7 +144,7 @@ pub struct Delivery {
 /// A cached lookup: when it was fetched (ms), and what was found.
 pub(crate) type Cached<T> = (i64, Option<T>);
 /// (account, event type name).
-pub(crate) type SchemaKey = (Uuid, String);
+pub(crate) type SchemaKey = (AccountId, String);
 
 pub(crate) struct Inner {
     pub tx: mpsc::Sender<writer::Write>,
@@ -154,8 +156,8 @@ pub(crate) struct Inner {
     /// This process's lease-holder id.
     pub node_id: Uuid,
     pub settings: Settings,
-    pub gates: Mutex<HashMap<Uuid, gate::Gate>>,
-    pub endpoints: Mutex<HashMap<Uuid, Cached<Arc<worker::EndpointRt>>>>,
+    pub gates: Mutex<HashMap<EndpointId, gate::Gate>>,
+    pub endpoints: Mutex<HashMap<EndpointId, Cached<Arc<worker::EndpointRt>>>>,
     /// Account event-type schemas, compiled, cached briefly: (fetched at, schema or None).
     pub schemas: Mutex<HashMap<SchemaKey, Cached<Arc<CompiledSchema>>>>,
 }
@@ -218,7 +220,7 @@ impl Delivery {
     }
 
     /// Forget cached endpoint and schema state (after a change through the API).
-    pub fn invalidate(&self, endpoint_id: Option<Uuid>) {
+    pub fn invalidate(&self, endpoint_id: Option<EndpointId>) {
         if let Ok(mut cache) = self.inner.endpoints.lock() {
             match endpoint_id {
                 Some(id) => {
@@ -257,7 +259,7 @@ impl Delivery {
 /// (account, event_id). Validation errors name the field (`events[3].payload`).
 pub async fn publish(
     state: &Outbound,
-    account_id: Uuid,
+    account_id: AccountId,
     events: Vec<NewEvent>,
 ) -> Result<Vec<Published>, PublishError> {
     if events.is_empty() {
@@ -309,7 +311,7 @@ pub async fn publish(
 
 async fn prepare(
     state: &Outbound,
-    account_id: Uuid,
+    account_id: AccountId,
     ev: NewEvent,
     at: &(dyn Fn(&str) -> String + Sync),
 ) -> Result<EventToWrite, PublishError> {
@@ -351,7 +353,7 @@ async fn prepare(
     }
     let payload = serde_json::to_string(&ev.payload)?;
     Ok(EventToWrite {
-        id: crate::store::new_id(),
+        id: EventId::new(),
         event_id,
         event_type: ev.event_type,
         payload,
@@ -363,7 +365,7 @@ async fn prepare(
 /// second (another node may have changed it), compiled again only if its row changed.
 async fn account_schema(
     state: &Outbound,
-    account_id: Uuid,
+    account_id: AccountId,
     name: &str,
 ) -> Result<Option<Arc<CompiledSchema>>, StoreError> {
     let now = crate::store::now_ms();
@@ -377,7 +379,7 @@ async fn account_schema(
     {
         return Ok(compiled.clone());
     }
-    let row = state.store.get_event_type(account_id, name).await?;
+    let row = state.store.get_event_type(account_id.into_uuid(), name).await?;
     let compiled = row.and_then(|t| {
         let saved = t.schema?;
         match cached.and_then(|(_, c)| c) {

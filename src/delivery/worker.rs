@@ -8,20 +8,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use uuid::Uuid;
-
 use super::Outbound;
 use super::gate::{Admit, Gate, Limits, Transition};
 use super::sender::{self, Request};
 use super::signing::{WebhookSecret, signature_header};
 use super::{NewEvent, catalogue, retry, writer::Write};
-use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, Worker, new_id, now_ms};
+use crate::model::ids::{AccountId, AttemptId, DeliveryId, EndpointId, EventId};
+use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, Worker, now_ms};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// An endpoint as the worker needs it: secrets opened, limits resolved.
 pub struct EndpointRt {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: EndpointId,
+    pub account_id: AccountId,
     pub url: String,
     pub enabled: bool,
     pub headers: Vec<(String, String)>,
@@ -149,13 +148,13 @@ pub async fn step(state: &Outbound, slots: &Arc<Semaphore>) -> anyhow::Result<St
         return Ok(StepOutcome::QueueEmpty);
     }
     let n = claimed.len();
-    let mut ids: Vec<Uuid> = claimed.iter().map(|c| c.event_id).collect();
+    let mut ids: Vec<EventId> = claimed.iter().map(|c| c.event_id).collect();
     ids.sort();
     ids.dedup();
     let bodies = state.store.event_bodies(&ids).await?;
-    let bodies: std::collections::HashMap<Uuid, Arc<EventBody>> =
+    let bodies: std::collections::HashMap<EventId, Arc<EventBody>> =
         bodies.into_iter().map(|b| (b.id, Arc::new(b))).collect();
-    let mut waiting: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+    let mut waiting: std::collections::HashMap<EndpointId, i64> = std::collections::HashMap::new();
     for c in claimed {
         let Some(body) = bodies.get(&c.event_id).cloned() else {
             continue; // the event was removed meanwhile; its delivery went with it
@@ -208,7 +207,7 @@ pub async fn step(state: &Outbound, slots: &Arc<Semaphore>) -> anyhow::Result<St
     Ok(StepOutcome::Claimed(n))
 }
 
-fn cancel_gate(state: &Outbound, endpoint_id: Uuid) {
+fn cancel_gate(state: &Outbound, endpoint_id: EndpointId) {
     if let Ok(mut gates) = state.delivery.inner.gates.lock()
         && let Some(g) = gates.get_mut(&endpoint_id)
     {
@@ -216,7 +215,7 @@ fn cancel_gate(state: &Outbound, endpoint_id: Uuid) {
     }
 }
 
-async fn postpone(state: &Outbound, delivery_id: Uuid, at: i64) {
+async fn postpone(state: &Outbound, delivery_id: DeliveryId, at: i64) {
     let w = Write::Queue(QueueWrite::Postpone {
         delivery_id,
         owner: state.delivery.node_id(),
@@ -226,7 +225,7 @@ async fn postpone(state: &Outbound, delivery_id: Uuid, at: i64) {
 }
 
 /// The endpoint from a one-second cache (changes through the API invalidate it at once).
-async fn endpoint(state: &Outbound, id: Uuid, now: i64) -> anyhow::Result<Option<Arc<EndpointRt>>> {
+async fn endpoint(state: &Outbound, id: EndpointId, now: i64) -> anyhow::Result<Option<Arc<EndpointRt>>> {
     if let Ok(cache) = state.delivery.inner.endpoints.lock()
         && let Some((at, e)) = cache.get(&id)
         && now - at < 1_000
@@ -320,7 +319,7 @@ async fn attempt(
     };
     record_metrics(&answer, next);
     let record = AttemptRecord {
-        id: new_id(),
+        id: AttemptId::new(),
         delivery_id: c.id,
         account_id: c.account_id,
         event_id: c.event_id,
@@ -422,7 +421,7 @@ async fn follow_up(
 
 /// Disabling races the outcome writes of the same endpoint; a lost race (a PostgreSQL deadlock
 /// victim, a busy SQLite) is retried rather than forgotten, since no later attempt would redo it.
-async fn disable_with_retry(state: &Outbound, id: Uuid, reason: &str) -> Result<bool, crate::store::StoreError> {
+async fn disable_with_retry(state: &Outbound, id: EndpointId, reason: &str) -> Result<bool, crate::store::StoreError> {
     let mut tries = 0;
     loop {
         match state.store.disable_endpoint(id, reason).await {

@@ -221,22 +221,23 @@ fn refuse_group(replies: Vec<oneshot::Sender<StoreResult<Vec<PublishedRow>>>>, q
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{EventToWrite, new_id};
+    use crate::model::ids::{AccountId, EventId};
+    use crate::store::EventToWrite;
 
     /// A store with one account and one enabled endpoint that takes every event.
-    async fn with_endpoint(dir: &tempfile::TempDir) -> (Store, uuid::Uuid) {
+    async fn with_endpoint(dir: &tempfile::TempDir) -> (Store, AccountId) {
         let store = crate::store::test_sqlite(dir).await;
-        let account = store.create_account("A").await.unwrap();
-        let endpoint = crate::store::test_endpoint(account.id);
+        let account = AccountId::from(store.create_account("A").await.unwrap().id);
+        let endpoint = crate::store::test_endpoint(account);
         store.create_endpoint(&endpoint).await.unwrap();
-        (store, account.id)
+        (store, account)
     }
 
-    fn batch(account_id: uuid::Uuid, event_id: &str) -> PublishBatch {
+    fn batch(account_id: AccountId, event_id: &str) -> PublishBatch {
         PublishBatch {
             account_id,
             events: vec![EventToWrite {
-                id: new_id(),
+                id: EventId::new(),
                 event_id: event_id.into(),
                 event_type: "order.created".into(),
                 payload: "{}".into(),

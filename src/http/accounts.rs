@@ -12,6 +12,7 @@ use super::auth::Auth;
 use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, PageQuery, parse_id, parse_json};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
+use crate::model::ids::AccountId;
 use crate::secrets::generate_api_key;
 use crate::store::{Account, ApiKeyRecord, Role, rfc3339};
 
@@ -55,7 +56,8 @@ pub struct KeyIn {
 #[derive(Serialize, ToSchema)]
 pub struct KeyOut {
     pub id: Uuid,
-    pub account_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub account_id: Option<AccountId>,
     pub role: Role,
     pub name: String,
     /// Non-secret start of the key, to recognise it.
@@ -122,7 +124,7 @@ async fn list_accounts(
     let only = if auth.is_admin() {
         None
     } else {
-        Some(auth.account_id.unwrap_or(Uuid::nil()))
+        Some(auth.account_id.unwrap_or(AccountId::from(Uuid::nil())))
     };
     let rows = state.store.list_accounts(only, page).await?;
     Ok(ApiPage::from_rows(rows, page, |a| a.id, AccountOut::from))
@@ -180,7 +182,7 @@ async fn create_key(
     let record = state
         .store
         .create_api_key(crate::store::NewKey {
-            account_id: Some(account.id),
+            account_id: Some(account.id.into()),
             role,
             name: &name,
             hash: &new_key.hash,
@@ -204,7 +206,7 @@ async fn list_keys(
     let page = q.page()?;
     // Only admins manage admin keys: an account key does not learn they exist.
     let role = (!auth.is_admin()).then_some(Role::Account);
-    let rows = state.store.list_api_keys(account.id, role, page).await?;
+    let rows = state.store.list_api_keys(account.id.into(), role, page).await?;
     Ok(ApiPage::from_rows(rows, page, |k| k.id, KeyOut::from))
 }
 
@@ -221,7 +223,7 @@ async fn revoke_key(
     match key {
         // An admin key issued on this account is invisible to its account keys (404, as in the
         // listing), so they can neither learn of it nor revoke it.
-        Some(k) if k.account_id == Some(account.id) && k.revoked_at.is_none() && auth.can_manage(k.role) => {
+        Some(k) if k.account_id == Some(account.id.into()) && k.revoked_at.is_none() && auth.can_manage(k.role) => {
             state.store.revoke_api_key(k.id).await?;
             Ok(StatusCode::NO_CONTENT)
         }

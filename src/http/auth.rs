@@ -31,6 +31,7 @@ use super::telegram::client_ip;
 use crate::config::RateLimits;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::model::ids::AccountId;
 use crate::secrets::hash_api_key;
 use crate::store::{Role, now_ms};
 
@@ -39,7 +40,7 @@ use crate::store::{Role, now_ms};
 pub struct Auth {
     pub key_id: Uuid,
     pub role: Role,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
 }
 
 impl Auth {
@@ -56,7 +57,7 @@ impl Auth {
     }
 
     /// For routes that name an account in the path.
-    pub fn require_account(&self, account_id: Uuid) -> Result<(), ApiError> {
+    pub fn require_account(&self, account_id: AccountId) -> Result<(), ApiError> {
         if self.can_access(account_id) {
             Ok(())
         } else {
@@ -71,7 +72,7 @@ impl Auth {
     }
 
     /// For resources found by their own id: true if the caller may see a resource of `owner`.
-    pub fn can_access(&self, owner: Uuid) -> bool {
+    pub fn can_access(&self, owner: AccountId) -> bool {
         self.is_admin() || self.account_id == Some(owner)
     }
 }
@@ -319,7 +320,7 @@ mod tests {
         Auth {
             key_id: Uuid::from_u128(n),
             role: Role::Account,
-            account_id: Some(Uuid::from_u128(n + 1)),
+            account_id: Some(AccountId::from(Uuid::from_u128(n + 1))),
         }
     }
 

@@ -76,7 +76,7 @@ fn validate_description(d: Option<&str>) -> ApiResult<Option<String>> {
 pub async fn load_bot(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult<Bot> {
     let id = parse_id(raw_id, "bot")?;
     match state.store.get_bot(id).await? {
-        Some(bot) if auth.can_access(bot.account_id) => Ok(bot),
+        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(bot),
         _ => Err(ApiError::not_found("bot")),
     }
 }

@@ -122,7 +122,7 @@ async fn load_dialog(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult<D
         .await?
         .ok_or_else(|| ApiError::not_found("dialog"))?;
     match state.store.get_bot(dialog.bot_id).await? {
-        Some(bot) if auth.can_access(bot.account_id) => Ok(dialog),
+        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(dialog),
         _ => Err(ApiError::not_found("dialog")),
     }
 }

@@ -237,9 +237,10 @@ where
 }
 
 /// Parse an id from the path. A malformed id names nothing that can exist, so it is a 404 like
-/// any other unknown id (callers pass the noun for the message).
-pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+/// any other unknown id (callers pass the noun for the message). Typed (`EndpointId`, …) or a
+/// plain `Uuid`, as the caller's use of it says.
+pub fn parse_id<I: From<Uuid>>(raw: &str, what: &str) -> Result<I, ApiError> {
+    Uuid::parse_str(raw).map(I::from).map_err(|_| ApiError::not_found(what))
 }
 
 /// `?limit=&cursor=` on every list.
@@ -299,11 +300,16 @@ pub struct ApiPage<T> {
 
 impl<T> ApiPage<T> {
     /// Build from rows fetched with `Page::fetch_limit` (one extra row means "more").
-    pub fn from_rows<R>(mut rows: Vec<R>, page: Page, id: impl Fn(&R) -> Uuid, map: impl FnMut(R) -> T) -> Self {
+    pub fn from_rows<R, I: Into<Uuid>>(
+        mut rows: Vec<R>,
+        page: Page,
+        id: impl Fn(&R) -> I,
+        map: impl FnMut(R) -> T,
+    ) -> Self {
         let more = rows.len() > page.limit as usize;
         rows.truncate(page.limit as usize);
         let next_cursor = if more {
-            rows.last().map(|r| id(r).to_string())
+            rows.last().map(|r| id(r).into().to_string())
         } else {
             None
         };

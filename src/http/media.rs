@@ -127,7 +127,7 @@ pub async fn load_media(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResul
         .await?
         .ok_or_else(|| ApiError::not_found("media"))?;
     match state.store.get_bot(media.bot_id).await? {
-        Some(bot) if auth.can_access(bot.account_id) => Ok(media),
+        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(media),
         _ => Err(ApiError::not_found("media")),
     }
 }

@@ -376,7 +376,7 @@ async fn load_scenario(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult
         .get_bot(scenario.bot_id)
         .await?
         .ok_or_else(|| ApiError::not_found("scenario"))?;
-    if !auth.can_access(owner.account_id) {
+    if !auth.can_access(owner.account_id.into()) {
         return Err(ApiError::not_found("scenario"));
     }
     Ok(scenario)

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 use super::{Page, Store, StoreError, StoreResult, conflict_on_unique, new_id, now_ms, on_db};
+use crate::model::ids::AccountId;
 
+/// `id` is still a plain `Uuid`: the dialog side's test fixtures hand it on as a bot's account
+/// (`create_bot`, `BotCtx`). `AccountId::from(account.id)` where a typed id is wanted.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
     pub id: Uuid,
@@ -40,7 +43,7 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub id: Uuid,
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub role: Role,
     pub name: String,
     pub key_prefix: String,
@@ -51,7 +54,7 @@ pub struct ApiKeyRecord {
 #[derive(sqlx::FromRow)]
 struct ApiKeyRow {
     id: Uuid,
-    account_id: Option<Uuid>,
+    account_id: Option<AccountId>,
     role: String,
     name: String,
     key_prefix: String,
@@ -77,7 +80,7 @@ const KEY_COLUMNS: &str = "id, account_id, role, name, key_prefix, created_at, r
 
 /// What a new key is stored with.
 pub struct NewKey<'a> {
-    pub account_id: Option<Uuid>,
+    pub account_id: Option<AccountId>,
     pub role: Role,
     pub name: &'a str,
     pub hash: &'a [u8; 32],
@@ -113,7 +116,7 @@ impl Store {
         Ok(account)
     }
 
-    pub async fn get_account(&self, id: Uuid) -> StoreResult<Option<Account>> {
+    pub async fn get_account(&self, id: AccountId) -> StoreResult<Option<Account>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, Account>("SELECT id, name, created_at, updated_at FROM accounts WHERE id = $1")
                 .bind(id).fetch_optional(pool).await
@@ -121,7 +124,7 @@ impl Store {
     }
 
     /// Accounts oldest first; `only` restricts the list to one account (an account key's view).
-    pub async fn list_accounts(&self, only: Option<Uuid>, page: Page) -> StoreResult<Vec<Account>> {
+    pub async fn list_accounts(&self, only: Option<AccountId>, page: Page) -> StoreResult<Vec<Account>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, Account>(
                 "SELECT id, name, created_at, updated_at FROM accounts
@@ -204,7 +207,7 @@ impl Store {
     /// The keys issued on an account; with `role`, only keys of that role.
     pub async fn list_api_keys(
         &self,
-        account_id: Uuid,
+        account_id: AccountId,
         role: Option<Role>,
         page: Page,
     ) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -495,10 +495,10 @@ impl Page {
 /// A migrated SQLite store in `dir` (which must outlive it), for unit tests.
 /// An enabled endpoint of `account_id` that takes every event (its URL is never called).
 #[cfg(test)]
-pub(crate) fn test_endpoint(account_id: uuid::Uuid) -> EndpointRow {
+pub(crate) fn test_endpoint(account_id: crate::model::ids::AccountId) -> EndpointRow {
     let now = now_ms();
     EndpointRow {
-        id: new_id(),
+        id: crate::model::ids::EndpointId::new(),
         account_id,
         url: "http://127.0.0.1:9/".into(),
         description: String::new(),

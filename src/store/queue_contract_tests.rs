@@ -10,19 +10,20 @@ use uuid::Uuid;
 use super::webhook_queue::{AttemptRecord, EventToWrite, NextState, PublishBatch, QueueWrite};
 use super::{Store, new_id, now_ms};
 use crate::config::{DatabaseConfig, SqliteSync};
+use crate::model::ids::{AccountId, AttemptId, DeliveryId, EventId};
 
 const LEASE_MS: i64 = 10_000;
 
 /// An account with one enabled endpoint that takes every event.
-async fn account_with_endpoint(store: &Store) -> Uuid {
-    let account = store.create_account("A").await.unwrap();
-    store.create_endpoint(&super::test_endpoint(account.id)).await.unwrap();
-    account.id
+async fn account_with_endpoint(store: &Store) -> AccountId {
+    let account = AccountId::from(store.create_account("A").await.unwrap().id);
+    store.create_endpoint(&super::test_endpoint(account)).await.unwrap();
+    account
 }
 
 fn event(event_id: &str) -> EventToWrite {
     EventToWrite {
-        id: new_id(),
+        id: EventId::new(),
         event_id: event_id.into(),
         event_type: "order.created".into(),
         payload: "{}".into(),
@@ -30,7 +31,7 @@ fn event(event_id: &str) -> EventToWrite {
     }
 }
 
-async fn publish(store: &Store, account_id: Uuid, ids: &[&str]) {
+async fn publish(store: &Store, account_id: AccountId, ids: &[&str]) {
     let batch = PublishBatch {
         account_id,
         events: ids.iter().map(|id| event(id)).collect(),
@@ -43,7 +44,7 @@ fn outcome(owner: Uuid, claimed: &super::webhook_queue::Claimed, next: NextState
         owner,
         next,
         record: Box::new(AttemptRecord {
-            id: new_id(),
+            id: AttemptId::new(),
             delivery_id: claimed.id,
             account_id: claimed.account_id,
             event_id: claimed.event_id,
@@ -78,7 +79,7 @@ async fn contract(store: Store) {
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     let ids = |c: &[super::webhook_queue::Claimed]| c.iter().map(|c| c.id).collect::<HashSet<_>>();
-    let all: Vec<Uuid> = first.iter().chain(&x).chain(&y).map(|c| c.id).collect();
+    let all: Vec<DeliveryId> = first.iter().chain(&x).chain(&y).map(|c| c.id).collect();
     assert_eq!(
         all.iter().collect::<HashSet<_>>().len(),
         all.len(),

@@ -7,12 +7,13 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Page, Store, StoreError, StoreResult, conflict_on_unique, now_ms, on_db};
+use crate::model::ids::{AccountId, EndpointId};
 
 /// An endpoint as stored. `secret`/`previous_secret` are sealed with the master key.
 #[derive(Clone, sqlx::FromRow)]
 pub struct EndpointRow {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: EndpointId,
+    pub account_id: AccountId,
     pub url: String,
     pub description: String,
     pub enabled: bool,
@@ -61,13 +62,14 @@ impl std::fmt::Debug for StoredHeader {
 }
 
 /// One page of endpoints' stored headers: (id, updated_at, headers).
-pub type StoredHeadersPage = Vec<(Uuid, i64, BTreeMap<String, StoredHeader>)>;
+pub type StoredHeadersPage = Vec<(EndpointId, i64, BTreeMap<String, StoredHeader>)>;
 
 const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, enabled, disabled_reason, disabled_at, event_types, \
      labels, headers, timeout_ms, rate_limit, max_in_flight, retry_schedule, metadata, secret, previous_secret, \
      previous_secret_until, failing_since, created_at, updated_at";
 
-/// An event type an account declared.
+/// An event type an account declared. `account_id` is still a plain `Uuid`: the dialog side
+/// (`dialogs::emits`) builds and looks these up with one.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventTypeRow {
     pub account_id: Uuid,
@@ -80,7 +82,7 @@ pub struct EventTypeRow {
 }
 
 /// An endpoint's id, `updated_at` and stored headers, as the resealing pass reads them.
-type HeadersRow = (Uuid, i64, Json<BTreeMap<String, StoredHeader>>);
+type HeadersRow = (EndpointId, i64, Json<BTreeMap<String, StoredHeader>>);
 
 impl Store {
     pub async fn create_endpoint(&self, e: &EndpointRow) -> StoreResult<()> {
@@ -102,7 +104,7 @@ impl Store {
     }
 
     /// Stored headers of the endpoints after `after` (by id) that have any.
-    pub async fn endpoint_headers_after(&self, after: Uuid, limit: i64) -> StoreResult<StoredHeadersPage> {
+    pub async fn endpoint_headers_after(&self, after: EndpointId, limit: i64) -> StoreResult<StoredHeadersPage> {
         let sql = "SELECT id, updated_at, headers FROM webhook_endpoints WHERE id > $1 ORDER BY id LIMIT $2";
         let rows: Vec<HeadersRow> = on_db!(&self.db, read pool => {
             sqlx::query_as(sql).bind(after).bind(limit).fetch_all(pool).await
@@ -114,7 +116,7 @@ impl Store {
     /// values are the same, only their form changes, so `updated_at` stays.
     pub async fn reseal_endpoint_headers(
         &self,
-        id: Uuid,
+        id: EndpointId,
         updated_at: i64,
         headers: &BTreeMap<String, StoredHeader>,
     ) -> StoreResult<bool> {
@@ -125,7 +127,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn get_endpoint(&self, id: Uuid) -> StoreResult<Option<EndpointRow>> {
+    pub async fn get_endpoint(&self, id: EndpointId) -> StoreResult<Option<EndpointRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
         ));
@@ -134,7 +136,7 @@ impl Store {
         })?)
     }
 
-    pub async fn list_endpoints(&self, account_id: Uuid, page: Page) -> StoreResult<Vec<EndpointRow>> {
+    pub async fn list_endpoints(&self, account_id: AccountId, page: Page) -> StoreResult<Vec<EndpointRow>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ));
@@ -172,7 +174,7 @@ impl Store {
     }
 
     /// Disable an enabled endpoint (410 Gone, failing too long); false if it already was.
-    pub async fn disable_endpoint(&self, id: Uuid, reason: &str) -> StoreResult<bool> {
+    pub async fn disable_endpoint(&self, id: EndpointId, reason: &str) -> StoreResult<bool> {
         let now = now_ms();
         // Deliveries first, then the endpoint row: the order the delivery writer locks them in.
         on_db!(&self.db, write pool => {
@@ -193,7 +195,7 @@ impl Store {
         })
     }
 
-    pub async fn delete_endpoint(&self, id: Uuid) -> StoreResult<bool> {
+    pub async fn delete_endpoint(&self, id: EndpointId) -> StoreResult<bool> {
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
         })?;

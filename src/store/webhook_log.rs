@@ -5,11 +5,12 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Page, Store, StoreError, StoreResult, new_id, now_ms, on_db};
+use crate::model::ids::{AccountId, AttemptId, DeliveryId, EndpointId, EventId};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventRow {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: EventId,
+    pub account_id: AccountId,
     pub event_id: String,
     pub event_type: String,
     pub payload: Option<String>,
@@ -19,8 +20,8 @@ pub struct EventRow {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DeliveryRow {
-    pub id: Uuid,
-    pub endpoint_id: Uuid,
+    pub id: DeliveryId,
+    pub endpoint_id: EndpointId,
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -31,11 +32,11 @@ pub struct DeliveryRow {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AttemptRow {
-    pub id: Uuid,
-    pub delivery_id: Uuid,
-    pub account_id: Uuid,
-    pub event_id: Uuid,
-    pub endpoint_id: Uuid,
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub account_id: AccountId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
     pub attempt: i64,
     pub cause: String,
     pub succeeded: bool,
@@ -64,8 +65,8 @@ pub struct AttemptFilter {
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
     pub id: Uuid,
-    pub account_id: Uuid,
-    pub endpoint_id: Uuid,
+    pub account_id: AccountId,
+    pub endpoint_id: EndpointId,
     pub kind: String,
     pub status: String,
     pub params: Json<serde_json::Value>,
@@ -79,7 +80,7 @@ pub struct JobRow {
 impl Store {
     pub async fn list_events(
         &self,
-        account_id: Uuid,
+        account_id: AccountId,
         event_type: Option<&str>,
         page: Page,
     ) -> StoreResult<Vec<EventRow>> {
@@ -93,7 +94,7 @@ impl Store {
         })?)
     }
 
-    pub async fn get_event(&self, id: Uuid) -> StoreResult<Option<EventRow>> {
+    pub async fn get_event(&self, id: EventId) -> StoreResult<Option<EventRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, EventRow>(
                 "SELECT id, account_id, event_id, event_type, payload, labels, created_at FROM webhook_events WHERE id = $1",
@@ -102,7 +103,7 @@ impl Store {
         })?)
     }
 
-    pub async fn event_deliveries(&self, event_id: Uuid) -> StoreResult<Vec<DeliveryRow>> {
+    pub async fn event_deliveries(&self, event_id: EventId) -> StoreResult<Vec<DeliveryRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, DeliveryRow>(
                 "SELECT id, endpoint_id, status, attempts, next_attempt_at, last_status, last_error, updated_at
@@ -115,8 +116,8 @@ impl Store {
     /// Attempts of one endpoint or of one event (exactly one of the two is given), newest ids last.
     pub async fn list_attempts(
         &self,
-        endpoint_id: Option<Uuid>,
-        event_id: Option<Uuid>,
+        endpoint_id: Option<EndpointId>,
+        event_id: Option<EventId>,
         filter: AttemptFilter,
         page: Page,
     ) -> StoreResult<Vec<AttemptRow>> {
@@ -134,7 +135,7 @@ impl Store {
         })?)
     }
 
-    pub async fn get_attempt(&self, id: Uuid) -> StoreResult<Option<AttemptRow>> {
+    pub async fn get_attempt(&self, id: AttemptId) -> StoreResult<Option<AttemptRow>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {ATTEMPT_COLUMNS} FROM webhook_attempts WHERE id = $1"));
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, AttemptRow>(sql).bind(id).fetch_optional(pool).await
@@ -143,7 +144,7 @@ impl Store {
 
     /// Deliver an event again to the given endpoints (each enabled and of the event's account):
     /// existing deliveries start over, endpoints that had none get one. Returns how many.
-    pub async fn resend(&self, account_id: Uuid, event_id: Uuid, endpoints: &[Uuid]) -> StoreResult<u64> {
+    pub async fn resend(&self, account_id: AccountId, event_id: EventId, endpoints: &[EndpointId]) -> StoreResult<u64> {
         let now = now_ms();
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
@@ -211,7 +212,7 @@ impl Store {
     }
 
     /// How many failed deliveries of an endpoint changed state in [since, until).
-    pub async fn count_failed(&self, endpoint_id: Uuid, since: i64, until: i64) -> StoreResult<i64> {
+    pub async fn count_failed(&self, endpoint_id: EndpointId, since: i64, until: i64) -> StoreResult<i64> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_scalar::<_, i64>(
                 "SELECT COUNT(*) FROM webhook_deliveries
@@ -222,7 +223,13 @@ impl Store {
     }
 
     /// Put up to `limit` failed deliveries of an endpoint from [since, until) back in the queue.
-    pub async fn requeue_failed(&self, endpoint_id: Uuid, since: i64, until: i64, limit: i64) -> StoreResult<u64> {
+    pub async fn requeue_failed(
+        &self,
+        endpoint_id: EndpointId,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> StoreResult<u64> {
         let now = now_ms();
         Ok(on_db!(&self.db, write pool => {
             sqlx::query(
@@ -238,7 +245,12 @@ impl Store {
 
     /// Latencies (ms) and success flags of an endpoint's attempts since `since`, at most `cap`
     /// of the newest.
-    pub async fn attempt_samples(&self, endpoint_id: Uuid, since: i64, cap: i64) -> StoreResult<Vec<(i64, bool)>> {
+    pub async fn attempt_samples(
+        &self,
+        endpoint_id: EndpointId,
+        since: i64,
+        cap: i64,
+    ) -> StoreResult<Vec<(i64, bool)>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, (i64, bool)>(
                 "SELECT latency_ms, succeeded FROM webhook_attempts WHERE endpoint_id = $1 AND created_at >= $2

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{Db, Store, StoreError, StoreResult, on_db};
 use crate::model::filter::Subscription;
+use crate::model::ids::{AccountId, AttemptId, DeliveryId, EndpointId, EventId};
 
 use super::platform_events as pe;
 use super::webhook_rows as rows;
@@ -20,7 +21,7 @@ pub struct EventToWrite {
     /// The id the event gets if it is new. Chosen once per publish, so that when a commit's
     /// answer is lost and the publish is committed again, the row its first attempt wrote is
     /// recognised as its own, not as an earlier publish of the same `event_id`.
-    pub id: Uuid,
+    pub id: EventId,
     pub event_id: String,
     pub event_type: String,
     pub payload: String,
@@ -30,13 +31,13 @@ pub struct EventToWrite {
 /// Events of one account published by one request.
 #[derive(Clone, Debug)]
 pub struct PublishBatch {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub events: Vec<EventToWrite>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedRow {
-    pub id: Uuid,
+    pub id: EventId,
     pub event_id: String,
     pub duplicate: bool,
 }
@@ -44,11 +45,11 @@ pub struct PublishedRow {
 /// What one attempt answered; stored in `webhook_attempts`.
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
-    pub id: Uuid,
-    pub delivery_id: Uuid,
-    pub account_id: Uuid,
-    pub event_id: Uuid,
-    pub endpoint_id: Uuid,
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub account_id: AccountId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
     pub attempt: i64,
     pub cause: String,
     pub succeeded: bool,
@@ -80,12 +81,16 @@ pub enum QueueWrite {
         record: Box<AttemptRecord>,
     },
     /// Give a claimed delivery back without an attempt (rate limit, in-flight cap, open breaker).
-    Postpone { delivery_id: Uuid, owner: Uuid, at: i64 },
+    Postpone {
+        delivery_id: DeliveryId,
+        owner: Uuid,
+        at: i64,
+    },
 }
 
 impl QueueWrite {
     /// The delivery this write moves.
-    pub fn delivery_id(&self) -> Uuid {
+    pub fn delivery_id(&self) -> DeliveryId {
         match self {
             QueueWrite::Outcome { record, .. } => record.delivery_id,
             QueueWrite::Postpone { delivery_id, .. } => *delivery_id,
@@ -96,16 +101,16 @@ impl QueueWrite {
 /// A claimed delivery with what sending it needs.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Claimed {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub event_id: Uuid,
-    pub endpoint_id: Uuid,
+    pub id: DeliveryId,
+    pub account_id: AccountId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
     pub attempts: i64,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventBody {
-    pub id: Uuid,
+    pub id: EventId,
     pub event_id: String,
     pub event_type: String,
     pub payload: Option<String>,
@@ -139,12 +144,12 @@ enum Slot {
 
 /// An event that is the first of its `(account, event_id)` in the group.
 struct Candidate<'a> {
-    account_id: Uuid,
+    account_id: AccountId,
     event: &'a EventToWrite,
     /// The id it gets if it is new.
-    id: Uuid,
+    id: EventId,
     /// The id it is answered with, and whether it existed before (filled in by the writes).
-    resolved: Option<(Uuid, bool)>,
+    resolved: Option<(EventId, bool)>,
     /// Inserted by this transaction (so it gets its deliveries now). An event a lost commit
     /// of this same publish wrote is answered as new but has its deliveries already.
     inserted_now: bool,
@@ -154,7 +159,7 @@ struct Candidate<'a> {
 /// onto them. Pure: no I/O.
 fn candidates(publishes: &[PublishBatch]) -> (Vec<Candidate<'_>>, Vec<Vec<Slot>>) {
     let mut firsts: Vec<Candidate<'_>> = Vec::new();
-    let mut index: HashMap<(Uuid, &str), usize> = HashMap::new();
+    let mut index: HashMap<(AccountId, &str), usize> = HashMap::new();
     let slots = publishes
         .iter()
         .map(|batch| {
@@ -200,10 +205,10 @@ macro_rules! write_events {
             })
             .sum();
         let max = rows::max_rows(7, 0, ($cap)(EVENT_ROWS, bytes, firsts.len()));
-        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(firsts.len());
+        let mut inserted: HashSet<EventId> = HashSet::with_capacity(firsts.len());
         for part in rows::parts_of(style, order, max) {
             let mut q =
-                sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::insert_events_returning(style, part.rows)));
+                sqlx::query_scalar::<_, EventId>(sqlx::AssertSqlSafe(rows::insert_events_returning(style, part.rows)));
             for &i in part.items {
                 let c = &firsts[i];
                 q = q
@@ -234,7 +239,7 @@ macro_rules! write_events {
                 .collect();
             for part in rows::parts_of(style, &missing, max) {
                 let mut q =
-                    sqlx::query_as::<_, (Uuid, String)>(sqlx::AssertSqlSafe(rows::find_events(style, part.rows)))
+                    sqlx::query_as::<_, (EventId, String)>(sqlx::AssertSqlSafe(rows::find_events(style, part.rows)))
                         .bind(*account_id);
                 for &i in part.items {
                     q = q.bind(&firsts[i].event.event_id);
@@ -242,7 +247,7 @@ macro_rules! write_events {
                 for _ in 0..part.padding(1) {
                     q = q.bind(None::<String>);
                 }
-                let found: HashMap<String, Uuid> = q
+                let found: HashMap<String, EventId> = q
                     .fetch_all(&mut **tx)
                     .await?
                     .into_iter()
@@ -268,9 +273,9 @@ macro_rules! write_queue {
         let (style, now, queue) = ($style, $now, $queue);
         let tx = &mut $tx;
         // Queue writes, in runs that name each delivery once (see `rows::runs_of_unique`).
-        let mut health: BTreeMap<Uuid, bool> = BTreeMap::new();
+        let mut health: BTreeMap<EndpointId, bool> = BTreeMap::new();
         for run in rows::runs_of_unique(queue, QueueWrite::delivery_id) {
-            let postponed: Vec<(Uuid, Uuid, i64)> = run
+            let postponed: Vec<(DeliveryId, Uuid, i64)> = run
                 .iter()
                 .filter_map(|w| match w {
                     QueueWrite::Postpone { delivery_id, owner, at } => Some((*delivery_id, *owner, *at)),
@@ -296,11 +301,12 @@ macro_rules! write_queue {
                     QueueWrite::Postpone { .. } => None,
                 })
                 .collect();
-            let mut moved: HashSet<Uuid> = HashSet::with_capacity(outcomes.len());
+            let mut moved: HashSet<DeliveryId> = HashSet::with_capacity(outcomes.len());
             let max = rows::max_rows(6, 1, ($cap)(UPDATE_ROWS, 100, 1));
             for part in rows::parts_of(style, &outcomes, max) {
-                let mut q = sqlx::query_scalar::<_, Uuid>(sqlx::AssertSqlSafe(rows::record_outcomes(style, part.rows)))
-                    .bind(now);
+                let mut q =
+                    sqlx::query_scalar::<_, DeliveryId>(sqlx::AssertSqlSafe(rows::record_outcomes(style, part.rows)))
+                        .bind(now);
                 for (owner, next, r) in part.items {
                     let (status, when) = match next {
                         NextState::Retry(when) => ("pending", *when),
@@ -409,17 +415,18 @@ impl Store {
             Style::Question => cap,
             Style::Dollar => cap.min(rows::byte_cap(total, n, rows::PG_STATEMENT_BYTES)),
         };
-        let mut accounts: Vec<Uuid> = publishes.iter().map(|b| b.account_id).collect();
+        let mut accounts: Vec<AccountId> = publishes.iter().map(|b| b.account_id).collect();
         accounts.sort();
         accounts.dedup();
         on_db!(&self.db, write pool => {
             let mut tx = pool.begin().await?;
             // Subscriptions are read inside the transaction, so an endpoint created before this
-            // commit is matched, and the list lives only as long as the group.
+            // commit is matched, and the list lives only as long as the group. Keyed by plain
+            // uuids, as `platform_events` (shared with the chat writes) matches them.
             let mut subs: HashMap<Uuid, Vec<(Uuid, Subscription)>> = HashMap::new();
             for account_id in &accounts {
                 let found: Vec<pe::SubRow> = sqlx::query_as(pe::MATCHING).bind(*account_id).fetch_all(&mut *tx).await?;
-                subs.insert(*account_id, found.into_iter().map(pe::SubRow::into_pair).collect());
+                subs.insert(account_id.into_uuid(), found.into_iter().map(pe::SubRow::into_pair).collect());
             }
 
             write_events!(tx, style, firsts, order, accounts, cap, now);
@@ -427,7 +434,9 @@ impl Store {
             // One delivery per new event and matching endpoint, in publish order.
             let new_events = firsts.iter().filter(|c| c.inserted_now);
             let deliveries = pe::fan_out(
-                new_events.map(|c| (c.account_id, c.id, c.event.event_type.as_str(), c.event.labels.as_slice())),
+                new_events.map(|c| {
+                    (c.account_id.into_uuid(), c.id.into_uuid(), c.event.event_type.as_str(), c.event.labels.as_slice())
+                }),
                 &subs,
             );
             pe::insert_deliveries!(tx, style, &deliveries, now);
@@ -518,7 +527,7 @@ impl Store {
     }
 
     /// The bodies of the given events (read pool: no writer held while reading payloads).
-    pub async fn event_bodies(&self, ids: &[Uuid]) -> StoreResult<Vec<EventBody>> {
+    pub async fn event_bodies(&self, ids: &[EventId]) -> StoreResult<Vec<EventBody>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

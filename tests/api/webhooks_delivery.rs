@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use hookline::delivery::signing::WebhookSecret;
+use hookline::model::ids::EndpointId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -305,14 +306,14 @@ crate::webhook_test!(
         // now points at loopback: written straight to the store.
         let rx = FakeReceiver::start(Answer::Status(200)).await;
         let (a, key) = app.account_with_key("A").await;
-        let account = uuid::Uuid::parse_str(&a).unwrap();
+        let account: hookline::model::ids::AccountId = a.parse().unwrap();
         let now = hookline::store::now_ms();
         let secret = WebhookSecret::generate();
-        let id = hookline::store::new_id();
+        let id = EndpointId::new();
         for url in [rx.url(), format!("http://localhost:{}/hook", rx.addr.port())] {
             let row = hookline::store::EndpointRow {
                 id: if url.contains("localhost") {
-                    hookline::store::new_id()
+                    EndpointId::new()
                 } else {
                     id
                 },

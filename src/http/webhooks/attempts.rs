@@ -6,7 +6,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::events::load_event;
 use super::{load_endpoint, parse_time};
@@ -14,13 +13,17 @@ use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id};
+use crate::model::ids::{AttemptId, EndpointId, EventId};
 use crate::store::{AttemptFilter, AttemptRow, rfc3339};
 
 #[derive(Serialize, ToSchema)]
 pub struct AttemptOut {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub endpoint_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: AttemptId,
+    #[schema(value_type = Uuid)]
+    pub event_id: EventId,
+    #[schema(value_type = Uuid)]
+    pub endpoint_id: EndpointId,
     /// 1 for the first attempt of a delivery.
     pub attempt: i64,
     /// scheduled, test.

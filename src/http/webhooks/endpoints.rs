@@ -10,7 +10,6 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::load_endpoint;
 use crate::delivery::endpoint_headers;
@@ -22,7 +21,8 @@ use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery};
-use crate::store::{EndpointRow, new_id, now_ms, rfc3339};
+use crate::model::ids::{AccountId, EndpointId};
+use crate::store::{EndpointRow, now_ms, rfc3339};
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 15_000;
 
@@ -107,8 +107,10 @@ fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option
 
 #[derive(Serialize, ToSchema)]
 pub struct EndpointOut {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: EndpointId,
+    #[schema(value_type = Uuid)]
+    pub account_id: AccountId,
     pub url: String,
     pub description: String,
     /// False when disabled by the account or by hookline; `disabled_reason` says which.
@@ -329,10 +331,10 @@ async fn create_endpoint(
         None => WebhookSecret::generate(),
     };
     let now = now_ms();
-    let id = new_id();
+    let id = EndpointId::new();
     let row = EndpointRow {
         id,
-        account_id: account.id,
+        account_id: account.id.into(),
         url,
         description: validate_description(body.description.as_deref().unwrap_or(""))?,
         enabled: body.enabled.unwrap_or(true),
@@ -372,7 +374,7 @@ async fn list_endpoints(
 ) -> ApiResult<ApiPage<EndpointOut>> {
     let account = load_account(&state, &auth, &account_id).await?;
     let page = q.page()?;
-    let rows = state.store.list_endpoints(account.id, page).await?;
+    let rows = state.store.list_endpoints(account.id.into(), page).await?;
     Ok(ApiPage::from_rows(rows, page, |e| e.id, EndpointOut::from))
 }
 

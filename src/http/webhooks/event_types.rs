@@ -18,6 +18,7 @@ use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, ApiQuery, Created, Envelope, ErrorEnvelope};
+use crate::model::ids::AccountId;
 use crate::store::{EventTypeRow, now_ms, rfc3339};
 
 #[derive(Deserialize, ToSchema)]
@@ -125,15 +126,17 @@ fn schema(s: Option<Value>) -> ApiResult<Option<Json<Value>>> {
     Ok(s.map(Json))
 }
 
-/// The account an event-type route acts on.
+/// The account an event-type route acts on, as the plain `Uuid` event types are still keyed by.
 fn account_of(auth: &Auth, q: &AccountQuery) -> ApiResult<Uuid> {
     match (&q.account_id, auth.account_id) {
         (Some(raw), _) => {
-            let id = Uuid::parse_str(raw).map_err(|_| ApiError::field("account_id", "is not an account id"))?;
+            let id: AccountId = raw
+                .parse()
+                .map_err(|_| ApiError::field("account_id", "is not an account id"))?;
             auth.require_account(id)?;
-            Ok(id)
+            Ok(id.into_uuid())
         }
-        (None, Some(own)) => Ok(own),
+        (None, Some(own)) => Ok(own.into_uuid()),
         (None, None) => Err(ApiError::field("account_id", "is required with an admin key")),
     }
 }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::Accepted;
 use crate::delivery::{NewEvent, Published, publish};
@@ -19,6 +18,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{
     ApiJson, ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope, PageQuery, parse_id, parse_json,
 };
+use crate::model::ids::{AccountId, EndpointId, EventId};
 use crate::store::{DeliveryRow, EventRow, rfc3339};
 
 #[derive(Deserialize, ToSchema)]
@@ -46,7 +46,8 @@ pub struct BatchIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryOut {
-    pub endpoint_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub endpoint_id: EndpointId,
     /// pending, succeeded or failed.
     pub status: String,
     pub attempts: i64,
@@ -72,8 +73,10 @@ impl From<DeliveryRow> for DeliveryOut {
 
 #[derive(Serialize, ToSchema)]
 pub struct EventOut {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub id: EventId,
+    #[schema(value_type = Uuid)]
+    pub account_id: AccountId,
     pub event_id: String,
     pub event_type: String,
     /// null once retention removed it.
@@ -160,7 +163,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
 /// Publishing needs the account to exist (an unknown account is 404, not a constraint error).
 /// Only a 500 can hide a missing account, and only a lookup that answers "no such account"
 /// makes it 404: a 503 (the database unreachable) stays a 503, which tells the client to resend.
-async fn publish_checked(state: &AppState, account_id: Uuid, events: Vec<NewEvent>) -> ApiResult<Vec<Published>> {
+async fn publish_checked(state: &AppState, account_id: AccountId, events: Vec<NewEvent>) -> ApiResult<Vec<Published>> {
     match publish(&state.outbound, account_id, events)
         .await
         .map_err(ApiError::from)
@@ -216,7 +219,7 @@ async fn list_events(
     .page()?;
     let rows = state
         .store
-        .list_events(account.id, q.event_type.as_deref(), page)
+        .list_events(account.id.into(), q.event_type.as_deref(), page)
         .await?;
     Ok(ApiPage::from_rows(rows, page, |e| e.id, EventOut::from))
 }
@@ -250,7 +253,8 @@ async fn get_event(
 pub struct ResendIn {
     /// One endpoint; absent = every enabled endpoint that had a delivery of this event.
     #[serde(default)]
-    pub endpoint_id: Option<Uuid>,
+    #[schema(value_type = Option<Uuid>)]
+    pub endpoint_id: Option<EndpointId>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -278,7 +282,7 @@ async fn resend_event(
     if event.payload.is_none() {
         return Err(ApiError::conflict("the event's payload was removed by retention"));
     }
-    let endpoints: Vec<Uuid> = match body.endpoint_id {
+    let endpoints: Vec<EndpointId> = match body.endpoint_id {
         Some(id) => {
             let e = match state.store.get_endpoint(id).await? {
                 Some(e) if e.account_id == event.account_id => e,

@@ -18,6 +18,7 @@ use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, Envelope, ErrorEnvelope, parse_id};
+use crate::model::ids::{EndpointId, EventId};
 use crate::store::{EventBody, JobRow, new_id, now_ms, rfc3339};
 
 #[derive(Deserialize, ToSchema)]
@@ -57,7 +58,7 @@ async fn test_endpoint(
         .map(|t| (t.example)())
         .unwrap_or_else(|| json!({ "test": true }));
     let event = EventBody {
-        id: new_id(),
+        id: EventId::new(),
         event_id: format!("test_{}", new_id().simple()),
         event_type: body.event_type,
         payload: Some(payload.to_string()),
@@ -100,7 +101,8 @@ pub struct RecoverIn {
 #[derive(Serialize, ToSchema)]
 pub struct JobOut {
     pub id: Uuid,
-    pub endpoint_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub endpoint_id: EndpointId,
     pub kind: String,
     /// running, completed or failed.
     pub status: String,
@@ -242,7 +244,7 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-async fn window(state: &AppState, endpoint: Uuid, since: i64) -> ApiResult<WindowStats> {
+async fn window(state: &AppState, endpoint: EndpointId, since: i64) -> ApiResult<WindowStats> {
     let samples = state.store.attempt_samples(endpoint, since, SAMPLE_CAP).await?;
     let mut latencies: Vec<i64> = samples.iter().map(|(l, _)| *l).collect();
     latencies.sort_unstable();
