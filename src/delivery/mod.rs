@@ -379,7 +379,7 @@ async fn account_schema(
     {
         return Ok(compiled.clone());
     }
-    let row = state.store.get_event_type(account_id.into_uuid(), name).await?;
+    let row = state.store.get_event_type(account_id, name).await?;
     let compiled = row.and_then(|t| {
         let saved = t.schema?;
         match cached.and_then(|(_, c)| c) {

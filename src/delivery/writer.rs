@@ -227,7 +227,7 @@ mod tests {
     /// A store with one account and one enabled endpoint that takes every event.
     async fn with_endpoint(dir: &tempfile::TempDir) -> (Store, AccountId) {
         let store = crate::store::test_sqlite(dir).await;
-        let account = AccountId::from(store.create_account("A").await.unwrap().id);
+        let account = store.create_account("A").await.unwrap().id;
         let endpoint = crate::store::test_endpoint(account);
         store.create_endpoint(&endpoint).await.unwrap();
         (store, account)

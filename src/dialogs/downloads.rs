@@ -5,10 +5,10 @@
 //! status and its `media.received` event are written together. A pending row is the job itself,
 //! so downloads survive restarts and a dead node's claim runs out.
 
+use crate::model::ids::BotId;
 use std::sync::Arc;
 
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::Runtime;
 use super::plan::UpdateMedia;
@@ -38,7 +38,7 @@ impl Runtime {
     /// which row it is and what can be fetched.
     pub(crate) async fn prepare_media(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &'static str,
         parsed: &mut Inbound,
     ) -> Result<Option<UpdateMedia>, StoreError> {

@@ -4,14 +4,14 @@
 //! account gave that type (the platform's types have none). An event that would be refused is
 //! dropped with a warning and a metric, and the conversation goes on.
 
-use uuid::Uuid;
+use crate::model::ids::AccountId;
 
 use super::plan::NewEvent;
 use crate::delivery::{catalogue, filter, schema};
 use crate::store::{Store, StoreError};
 
 /// Remove from `events` those the publisher would refuse for `account_id`.
-pub async fn drop_refused(store: &Store, account_id: Uuid, events: &mut Vec<NewEvent>) -> Result<(), StoreError> {
+pub async fn drop_refused(store: &Store, account_id: AccountId, events: &mut Vec<NewEvent>) -> Result<(), StoreError> {
     let mut kept = Vec::with_capacity(events.len());
     for event in events.drain(..) {
         if catalogue::platform_type(&event.event_type).is_some() {

@@ -112,8 +112,8 @@ mod tests {
         let doc = json!({"start_step": "echo", "steps": {"echo": {"message": {"text": "got {{last}}"},
             "expected_input": {"type": "text", "variable": "last"}, "next_step": "echo"}}});
         BotCtx {
-            bot_id: new_id(),
-            account_id: new_id(),
+            bot_id: crate::model::ids::BotId::new(),
+            account_id: crate::model::ids::AccountId::new(),
             platform: crate::platforms::telegram::offline(),
             scenario: Some(Arc::new(crate::scenario::Scenario::compile(&doc).unwrap().0)),
         }

@@ -1,12 +1,11 @@
 //! Per-chat FIFO locks: one chat's work runs one at a time, in the order it asked; different
 //! chats never wait for each other. Entries vanish when nobody holds or waits for them.
 
+use crate::model::ids::BotId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use uuid::Uuid;
-
-type Key = (Uuid, String);
+type Key = (BotId, String);
 
 #[derive(Default)]
 pub struct ChatLocks {
@@ -22,7 +21,7 @@ pub struct ChatGuard<'a> {
 
 impl ChatLocks {
     /// Wait for the chat's turn (tokio's mutex is fair: waiters are served first come, first served).
-    pub async fn lock(&self, bot_id: Uuid, chat_id: &str) -> ChatGuard<'_> {
+    pub async fn lock(&self, bot_id: BotId, chat_id: &str) -> ChatGuard<'_> {
         let key = (bot_id, chat_id.to_string());
         let mutex = {
             let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
@@ -62,7 +61,7 @@ mod tests {
     #[tokio::test]
     async fn same_chat_waits_in_order_other_chats_do_not() {
         let locks = Arc::new(ChatLocks::default());
-        let bot = Uuid::nil();
+        let bot = BotId::from_uuid(uuid::Uuid::nil());
         let order = Arc::new(Mutex::new(Vec::new()));
         let first = locks.lock(bot, "1").await;
         let mut waiters = Vec::new();

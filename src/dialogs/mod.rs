@@ -17,6 +17,7 @@ pub mod sender;
 pub mod snapshots;
 pub mod workers;
 
+use crate::model::ids::{AccountId, BotId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -46,7 +47,7 @@ impl ScenarioCache {
     pub async fn active(
         &self,
         store: &Store,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &dyn Platform,
     ) -> Result<Option<Arc<Scenario>>, ProcessError> {
         let Some(id) = store.active_scenario_id(bot_id).await? else {
@@ -191,7 +192,7 @@ impl Runtime {
         }))
     }
 
-    async fn bot_ctx(&self, bot_id: Uuid, account_id: Uuid, platform: &str) -> Result<BotCtx, ProcessError> {
+    async fn bot_ctx(&self, bot_id: BotId, account_id: AccountId, platform: &str) -> Result<BotCtx, ProcessError> {
         let platform = self.platform(platform)?.clone();
         Ok(BotCtx {
             bot_id,
@@ -206,8 +207,8 @@ impl Runtime {
     /// original answer.
     pub async fn process_update(
         &self,
-        bot_id: Uuid,
-        account_id: Uuid,
+        bot_id: BotId,
+        account_id: AccountId,
         platform: &str,
         parsed: Inbound,
         body: Vec<u8>,
@@ -291,7 +292,7 @@ impl Runtime {
     /// Fire a timer: an auto transition of the chat's dialog.
     pub async fn process_tick(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
         token: u64,
@@ -332,7 +333,7 @@ impl Runtime {
     /// sent, the engine decides.
     async fn is_old_keyboard(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
         parsed: &Inbound,
@@ -362,7 +363,7 @@ impl Runtime {
 
     async fn previous_result(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         update_id: i64,
     ) -> Result<Option<UpdateResult>, StoreError> {
@@ -375,7 +376,12 @@ impl Runtime {
     }
 
     /// The chat's dialog: the snapshot this node committed last, or the store's.
-    async fn current(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> Result<Option<DialogSnapshot>, StoreError> {
+    async fn current(
+        &self,
+        bot_id: BotId,
+        platform: &str,
+        chat_id: &str,
+    ) -> Result<Option<DialogSnapshot>, StoreError> {
         match self.snapshots.take(bot_id, platform, chat_id) {
             Some(hit) => Ok(Some(hit)),
             None => self.snapshot(bot_id, platform, chat_id).await,
@@ -384,7 +390,7 @@ impl Runtime {
 
     async fn snapshot(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
     ) -> Result<Option<DialogSnapshot>, StoreError> {

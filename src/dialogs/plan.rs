@@ -5,6 +5,7 @@
 //! No I/O and no clock here: the shell passes `now` and ids in, so the same snapshot and inputs
 //! always plan the same write.
 
+use crate::model::ids::{AccountId, BotId, DialogId};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -19,8 +20,8 @@ use crate::store::{IncomingRow, STATUS_PENDING};
 /// rendering the planner uses).
 #[derive(Clone)]
 pub struct BotCtx {
-    pub bot_id: Uuid,
-    pub account_id: Uuid,
+    pub bot_id: BotId,
+    pub account_id: AccountId,
     pub platform: Arc<dyn Platform>,
     /// The active scenario; `None` when the bot has none (updates are recorded, nothing sent).
     pub scenario: Option<Arc<Scenario>>,
@@ -29,7 +30,7 @@ pub struct BotCtx {
 /// A dialog as stored.
 #[derive(Clone, Debug)]
 pub struct DialogSnapshot {
-    pub id: Uuid,
+    pub id: DialogId,
     pub state: DialogState,
     pub context: Context,
     pub version: i64,
@@ -68,7 +69,7 @@ pub type NewOutbox = crate::store::chat_write::NewOutbox<PlatformCall>;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct UpdateResult {
     pub update_id: i64,
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub platform_chat_id: Option<String>,
     pub event_type: String,
     /// Outbox rows this update produced, in send order.
@@ -149,7 +150,7 @@ pub fn plan(
 
 /// The dialog as planning goes through a chat's inputs.
 struct Progress {
-    current: Option<(Uuid, DialogState, Context)>,
+    current: Option<(DialogId, DialogState, Context)>,
     /// The engine ran at least once: the dialog row is written.
     touched: bool,
     /// A user's input (not only a timer) reached the engine.
@@ -391,13 +392,13 @@ fn settle_dialog(write: &mut ChatWrite, original: Option<&DialogSnapshot>, progr
 }
 
 fn next_dialog(
-    current: Option<(Uuid, DialogState, Context)>,
+    current: Option<(DialogId, DialogState, Context)>,
     new_state: Option<DialogState>,
     ctx: Context,
     ids: &mut impl IdSource,
-) -> Option<(Uuid, DialogState, Context)> {
+) -> Option<(DialogId, DialogState, Context)> {
     new_state.map(|state| {
-        let id = current.map(|c| c.0).unwrap_or_else(|| ids.next_id());
+        let id = current.map(|c| c.0).unwrap_or_else(|| DialogId::from(ids.next_id()));
         (id, state, ctx)
     })
 }

@@ -2,6 +2,7 @@
 //! row by row in the store, so order holds across nodes. A failed send never blocks other chats;
 //! within a chat, a retryable failure stops the queue (later replies must not overtake it).
 
+use crate::model::ids::BotId;
 use std::collections::HashSet;
 
 use uuid::Uuid;
@@ -21,7 +22,7 @@ pub fn backoff_ms(attempt: i32) -> i64 {
 }
 
 impl Runtime {
-    pub(crate) async fn bot_token(&self, bot_id: Uuid, platform: &str) -> Result<Option<Secret<String>>, StoreError> {
+    pub(crate) async fn bot_token(&self, bot_id: BotId, platform: &str) -> Result<Option<Secret<String>>, StoreError> {
         // The cached read the webhook handler just made (the store invalidates it on change).
         let Some(credential) = self.store.bot_for_webhook(bot_id, platform).await? else {
             return Ok(None);
@@ -39,7 +40,7 @@ impl Runtime {
     }
 
     /// Send the chat's due replies in order. Returns the ids sent by this call.
-    pub async fn send_chat(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> HashSet<Uuid> {
+    pub async fn send_chat(&self, bot_id: BotId, platform: &str, chat_id: &str) -> HashSet<Uuid> {
         let mut sent = HashSet::new();
         let _guard = self.send_locks.lock(bot_id, chat_id).await;
         let Some(token) = self.token_or_warn(bot_id, platform).await else {
@@ -93,7 +94,7 @@ impl Runtime {
     /// outbox that already says what went out).
     pub async fn send_planned(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
         rows: Vec<(Uuid, PlatformCall)>,
@@ -174,7 +175,7 @@ impl Runtime {
         self.platforms.longest_request_timeout().as_millis() as i64 + 5_000
     }
 
-    async fn token_or_warn(&self, bot_id: Uuid, platform: &str) -> Option<Secret<String>> {
+    async fn token_or_warn(&self, bot_id: BotId, platform: &str) -> Option<Secret<String>> {
         match self.bot_token(bot_id, platform).await {
             Ok(token) => token,
             Err(e) => {
@@ -283,7 +284,7 @@ impl Runtime {
 struct Chat<'a> {
     adapter: &'a dyn Platform,
     token: &'a Secret<String>,
-    bot_id: Uuid,
+    bot_id: BotId,
     platform: &'a str,
     chat_id: &'a str,
 }
@@ -309,7 +310,7 @@ enum Next {
 impl Runtime {
     /// Record on the chat's dialog (history) and as a `media.missing` event that media could
     /// not be sent. Best effort: the send goes on either way.
-    async fn record_media_missing(&self, bot_id: Uuid, platform: &str, chat_id: &str, refs: &[String]) {
+    async fn record_media_missing(&self, bot_id: BotId, platform: &str, chat_id: &str, refs: &[String]) {
         if let Err(e) = self.store.record_media_missing(bot_id, platform, chat_id, refs).await {
             tracing::warn!(%bot_id, error = %e, "cannot record a media.missing warning");
         }

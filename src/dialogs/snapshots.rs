@@ -7,14 +7,13 @@
 //! dialog's version, the write planned from the stale snapshot then fails its version guard
 //! (`Applied::Conflict`), and the re-plan reads the store, since the entry was taken out.
 
+use crate::model::ids::BotId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use uuid::Uuid;
-
 use super::plan::{DialogChange, DialogSnapshot};
 
-type Key = (Uuid, String, String);
+type Key = (BotId, String, String);
 
 /// Two generations: entries are put in the young one; when it is full it becomes the old one
 /// and the previous old one is dropped. A chat written in the last generation is always found,
@@ -35,19 +34,19 @@ impl Snapshots {
     /// Entries per generation (at most twice as many kept); a miss only costs a read.
     const GENERATION: usize = 10_000;
 
-    fn key(bot_id: Uuid, platform: &str, chat_id: &str) -> Key {
+    fn key(bot_id: BotId, platform: &str, chat_id: &str) -> Key {
         (bot_id, platform.to_string(), chat_id.to_string())
     }
 
     /// The chat's snapshot, taken out of the cache (call under the chat's lock).
-    pub fn take(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> Option<DialogSnapshot> {
+    pub fn take(&self, bot_id: BotId, platform: &str, chat_id: &str) -> Option<DialogSnapshot> {
         let key = Self::key(bot_id, platform, chat_id);
         let mut map = self.map.lock().ok()?;
         map.young.remove(&key).or_else(|| map.old.remove(&key))
     }
 
     /// Forget the chat (its dialog moved or changed outside the planned path).
-    pub fn forget(&self, bot_id: Uuid, platform: &str, chat_id: &str) {
+    pub fn forget(&self, bot_id: BotId, platform: &str, chat_id: &str) {
         let key = Self::key(bot_id, platform, chat_id);
         if let Ok(mut map) = self.map.lock() {
             map.young.remove(&key);
@@ -56,7 +55,7 @@ impl Snapshots {
     }
 
     /// Keep `snapshot` as the chat's state after a committed write.
-    pub fn put(&self, bot_id: Uuid, platform: &str, chat_id: &str, snapshot: DialogSnapshot) {
+    pub fn put(&self, bot_id: BotId, platform: &str, chat_id: &str, snapshot: DialogSnapshot) {
         let key = Self::key(bot_id, platform, chat_id);
         if let Ok(mut map) = self.map.lock() {
             map.old.remove(&key);
@@ -90,7 +89,10 @@ pub fn after(change: &DialogChange) -> Option<DialogSnapshot> {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
+    use crate::model::ids::DialogId;
     use crate::scenario::{Context, DialogState};
 
     fn state() -> DialogState {
@@ -99,7 +101,7 @@ mod tests {
 
     fn snapshot(version: i64) -> DialogSnapshot {
         DialogSnapshot {
-            id: Uuid::nil(),
+            id: DialogId::from(Uuid::nil()),
             state: state(),
             context: Context::default(),
             version,
@@ -109,7 +111,7 @@ mod tests {
     #[test]
     fn an_entry_is_taken_once() {
         let s = Snapshots::default();
-        let bot = Uuid::from_u128(1);
+        let bot = BotId::from_uuid(Uuid::from_u128(1));
         s.put(bot, "telegram", "7", snapshot(3));
         assert!(s.take(bot, "telegram", "8").is_none(), "another chat");
         assert!(s.take(bot, "whatsapp", "7").is_none(), "another platform");
@@ -123,7 +125,7 @@ mod tests {
     #[test]
     fn the_last_generation_of_chats_is_always_kept() {
         let s = Snapshots::default();
-        let bot = Uuid::from_u128(1);
+        let bot = BotId::from_uuid(Uuid::from_u128(1));
         let n = Snapshots::GENERATION * 3 + 17;
         for chat in 0..n {
             s.put(bot, "telegram", &chat.to_string(), snapshot(chat as i64));
@@ -155,7 +157,7 @@ mod tests {
     #[test]
     fn the_state_after_a_write_carries_the_next_version() {
         let upsert = |expected| DialogChange::Upsert {
-            id: Uuid::from_u128(9),
+            id: DialogId::from(Uuid::from_u128(9)),
             expected_version: expected,
             state: Box::new(state()),
             context: Context::default(),
@@ -168,11 +170,11 @@ mod tests {
         );
         assert_eq!(
             after(&upsert(Some(5))).map(|d| (d.id, d.version)),
-            Some((Uuid::from_u128(9), 6))
+            Some((DialogId::from(Uuid::from_u128(9)), 6))
         );
         assert!(after(&DialogChange::Unchanged).is_none());
         let deleted = DialogChange::Delete {
-            id: Uuid::nil(),
+            id: DialogId::from(Uuid::nil()),
             expected_version: 2,
         };
         assert!(after(&deleted).is_none());

@@ -34,7 +34,7 @@ pub struct AccountOut {
 impl From<Account> for AccountOut {
     fn from(a: Account) -> Self {
         AccountOut {
-            id: a.id,
+            id: a.id.into(),
             name: a.name,
             created_at: rfc3339(a.created_at),
             updated_at: rfc3339(a.updated_at),
@@ -182,7 +182,7 @@ async fn create_key(
     let record = state
         .store
         .create_api_key(crate::store::NewKey {
-            account_id: Some(account.id.into()),
+            account_id: Some(account.id),
             role,
             name: &name,
             hash: &new_key.hash,
@@ -206,7 +206,7 @@ async fn list_keys(
     let page = q.page()?;
     // Only admins manage admin keys: an account key does not learn they exist.
     let role = (!auth.is_admin()).then_some(Role::Account);
-    let rows = state.store.list_api_keys(account.id.into(), role, page).await?;
+    let rows = state.store.list_api_keys(account.id, role, page).await?;
     Ok(ApiPage::from_rows(rows, page, |k| k.id, KeyOut::from))
 }
 
@@ -223,7 +223,7 @@ async fn revoke_key(
     match key {
         // An admin key issued on this account is invisible to its account keys (404, as in the
         // listing), so they can neither learn of it nor revoke it.
-        Some(k) if k.account_id == Some(account.id.into()) && k.revoked_at.is_none() && auth.can_manage(k.role) => {
+        Some(k) if k.account_id == Some(account.id) && k.revoked_at.is_none() && auth.can_manage(k.role) => {
             state.store.revoke_api_key(k.id).await?;
             Ok(StatusCode::NO_CONTENT)
         }

@@ -52,8 +52,8 @@ pub struct BotOut {
 impl From<Bot> for BotOut {
     fn from(b: Bot) -> Self {
         BotOut {
-            id: b.id,
-            account_id: b.account_id,
+            id: b.id.into(),
+            account_id: b.account_id.into(),
             name: b.name,
             description: b.description,
             is_active: b.is_active,
@@ -76,7 +76,7 @@ fn validate_description(d: Option<&str>) -> ApiResult<Option<String>> {
 pub async fn load_bot(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult<Bot> {
     let id = parse_id(raw_id, "bot")?;
     match state.store.get_bot(id).await? {
-        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(bot),
+        Some(bot) if auth.can_access(bot.account_id) => Ok(bot),
         _ => Err(ApiError::not_found("bot")),
     }
 }
@@ -93,7 +93,7 @@ async fn create_bot(
     ApiJson(body): ApiJson<BotIn>,
 ) -> ApiResult<Created<BotOut>> {
     let account = load_account(&state, &auth, &account_id).await?;
-    if body.account_id.is_some_and(|id| id != account.id) {
+    if body.account_id.is_some_and(|id| id != account.id.into_uuid()) {
         return Err(ApiError::field("account_id", "must match the account id in the path"));
     }
     let name = validate_name("name", &body.name)?;

@@ -2,6 +2,7 @@
 //! but never had: activating registers the Telegram webhook, deactivating
 //! and deleting remove it. Tokens are sealed at rest and never returned.
 
+use crate::model::ids::BotId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,8 @@ pub struct CredentialPatchIn {
 #[derive(Serialize, ToSchema)]
 pub struct CredentialOut {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub bot_id: BotId,
     pub platform: String,
     /// The token redacted (`123456:****`) and the non-secret settings.
     #[schema(value_type = Object)]
@@ -258,7 +260,7 @@ async fn delete_credential(
 }
 
 /// Best effort: a bot being switched off must not stay switched on because Telegram is down.
-pub async fn remove_webhook(state: &AppState, bot_id: Uuid) {
+pub async fn remove_webhook(state: &AppState, bot_id: BotId) {
     let Ok(registrar) = super::telegram::registrar(state) else {
         return;
     };

@@ -1,6 +1,7 @@
 //! Dialogs: list a bot's conversations, read one with its history, and let an
 //! operator move or reset one.
 
+use crate::model::ids::BotId;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,8 @@ use crate::store::{DialogRow, HistoryRow, rfc3339};
 #[derive(Serialize, ToSchema)]
 pub struct DialogOut {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub bot_id: BotId,
     pub platform: String,
     pub platform_chat_id: String,
     pub current_step: String,
@@ -41,7 +43,7 @@ impl From<DialogRow> for DialogOut {
             .map(|s| Value::Object(s.data))
             .unwrap_or(Value::Null);
         DialogOut {
-            id: d.id,
+            id: d.id.into(),
             bot_id: d.bot_id,
             platform: d.platform,
             platform_chat_id: d.chat_id,
@@ -70,7 +72,7 @@ impl From<HistoryRow> for HistoryOut {
     fn from(h: HistoryRow) -> Self {
         HistoryOut {
             id: h.id,
-            dialog_id: h.dialog_id,
+            dialog_id: h.dialog_id.into(),
             message_type: h.direction,
             message_data: serde_json::from_str(&h.message).unwrap_or(Value::Null),
             timestamp: rfc3339(h.created_at),
@@ -122,7 +124,7 @@ async fn load_dialog(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult<D
         .await?
         .ok_or_else(|| ApiError::not_found("dialog"))?;
     match state.store.get_bot(dialog.bot_id).await? {
-        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(dialog),
+        Some(bot) if auth.can_access(bot.account_id) => Ok(dialog),
         _ => Err(ApiError::not_found("dialog")),
     }
 }

@@ -4,6 +4,7 @@
 //! Uploading bytes the bot already has (same sha256) answers **200** with the existing media
 //! instead of **201**, so a client can tell a new item from a repeated upload.
 
+use crate::model::ids::BotId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -32,7 +33,8 @@ pub struct MediaOut {
     pub id: Uuid,
     /// The same as `id` (GET INN's upload answer names it so).
     pub media_id: Uuid,
-    pub bot_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub bot_id: BotId,
     /// image | video | audio | document | voice | video_note | animation | sticker
     pub file_type: String,
     pub file_name: String,
@@ -127,7 +129,7 @@ pub async fn load_media(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResul
         .await?
         .ok_or_else(|| ApiError::not_found("media"))?;
     match state.store.get_bot(media.bot_id).await? {
-        Some(bot) if auth.can_access(bot.account_id.into()) => Ok(media),
+        Some(bot) if auth.can_access(bot.account_id) => Ok(media),
         _ => Err(ApiError::not_found("media")),
     }
 }

@@ -1,6 +1,7 @@
 //! Scenarios: every create or upload is a new immutable version of the bot's
 //! scenario; one version per bot is active; activating an old version rolls back.
 
+use crate::model::ids::BotId;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -55,7 +56,8 @@ pub struct ScenarioPatchIn {
 #[derive(Serialize, ToSchema)]
 pub struct ScenarioOut {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub bot_id: BotId,
     pub name: String,
     pub description: Option<String>,
     pub version: String,
@@ -122,7 +124,7 @@ fn document_error(e: DocumentError) -> ApiError {
 /// is passed to the platform as a file id as written; if refused, the text and buttons still go.
 async fn check_media(
     state: &AppState,
-    bot_id: Uuid,
+    bot_id: BotId,
     scenario: &Scenario,
     warnings: &mut Vec<Problem>,
 ) -> ApiResult<()> {
@@ -207,7 +209,7 @@ async fn create_scenario(
     ApiJson(body): ApiJson<ScenarioIn>,
 ) -> ApiResult<Created<ScenarioOut>> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
-    if body.bot_id.is_some_and(|id| id != bot.id) {
+    if body.bot_id.is_some_and(|id| id != bot.id.into_uuid()) {
         return Err(ApiError::field("bot_id", "must match the bot id in the path"));
     }
     let name = validate_name("name", &body.name)?;
@@ -376,7 +378,7 @@ async fn load_scenario(state: &AppState, auth: &Auth, raw_id: &str) -> ApiResult
         .get_bot(scenario.bot_id)
         .await?
         .ok_or_else(|| ApiError::not_found("scenario"))?;
-    if !auth.can_access(owner.account_id.into()) {
+    if !auth.can_access(owner.account_id) {
         return Err(ApiError::not_found("scenario"));
     }
     Ok(scenario)

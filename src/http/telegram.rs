@@ -2,6 +2,7 @@
 //! Telegram authenticates with the secret token registered for the bot), plus the bot's own
 //! webhook management (`/set`, `/status`, `/delete`).
 
+use crate::model::ids::BotId;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,8 @@ pub struct WebhookAck {
     pub update_id: i64,
     /// RFC 3339, UTC.
     pub processed_at: String,
-    pub bot_id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub bot_id: BotId,
     pub platform_chat_id: Option<String>,
     /// message.received, message.edited, callback.received, callback.stale, media.received,
     /// command.received, bot.blocked, bot.unblocked, update.ignored or update.unparsed.
@@ -107,7 +109,7 @@ async fn receive_update(
             ));
         }
     }
-    let bot_id = Uuid::parse_str(&bot_id).map_err(|_| ApiError::bot_not_found())?;
+    let bot_id: BotId = bot_id.parse().map_err(|_| ApiError::bot_not_found())?;
     let bot = state
         .store
         .bot_for_webhook(bot_id, PLATFORM)
@@ -126,7 +128,7 @@ async fn receive_update(
         Some(expected) if telegram.verify(req.headers(), &[], &expected) => {}
         _ => return Err(ApiError::invalid_bot_token()),
     }
-    state.rate_limits.check(RateCategory::Webhooks, bot_id)?;
+    state.rate_limits.check(RateCategory::Webhooks, bot_id.into_uuid())?;
     let body = super::extract::replace_nul_escapes(body_bytes(req, &state).await?);
     let items = telegram
         .parse(&body)
@@ -199,7 +201,7 @@ fn answer_wait(state: &AppState) -> Duration {
 /// The answer recorded for the update, waiting for it while the first copy is still sending
 /// its replies. `None` when none came in time (the first copy's node died): the caller answers
 /// and records its own.
-async fn recorded_answer(state: &AppState, bot_id: Uuid, update_id: i64) -> Option<WebhookAck> {
+async fn recorded_answer(state: &AppState, bot_id: BotId, update_id: i64) -> Option<WebhookAck> {
     let deadline = Instant::now() + answer_wait(state);
     loop {
         match state.store.inbox_answer(bot_id, PLATFORM, update_id).await {

@@ -1,6 +1,7 @@
 //! Files users send, in two halves: the row recorded with the update (before any byte is
 //! fetched) and the bytes stored later by the download worker (`dialogs::downloads`).
 
+use crate::model::ids::BotId;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use crate::store::{DownloadEnd, MediaFile, NewMedia, STATUS_PENDING, STATUS_STOR
 impl MediaLibrary {
     /// The row for a file a user just sent: `pending` until the worker fetches it, or
     /// `too_large` at once when its declared size is over `limit` (it is never downloaded).
-    pub fn incoming_row(&self, bot_id: Uuid, meta: IncomingMeta, declared_size: Option<u64>, limit: u64) -> NewMedia {
+    pub fn incoming_row(&self, bot_id: BotId, meta: IncomingMeta, declared_size: Option<u64>, limit: u64) -> NewMedia {
         let file_name = sniff::safe_file_name(meta.file_name.as_deref());
         let content_type = sniff::content_type(&[], meta.content_type.as_deref(), &file_name);
         let too_large = declared_size.is_some_and(|s| s > limit);

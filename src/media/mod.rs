@@ -24,6 +24,7 @@ pub mod incoming;
 pub mod sniff;
 pub mod storage;
 
+use crate::model::ids::BotId;
 use std::collections::HashSet;
 
 use bytes::Bytes;
@@ -87,7 +88,7 @@ impl MediaLibrary {
     }
 
     /// The bot's stored media that `reference` names: a media id, or an alias of this bot.
-    pub async fn resolve(&self, bot_id: Uuid, reference: &str) -> MediaResult<Option<MediaFile>> {
+    pub async fn resolve(&self, bot_id: BotId, reference: &str) -> MediaResult<Option<MediaFile>> {
         if let Ok(id) = Uuid::parse_str(reference)
             && let Some(m) = self.store.get_media(id).await?.filter(|m| m.bot_id == bot_id)
         {
@@ -125,7 +126,7 @@ impl MediaLibrary {
     }
 
     /// What the bot already holds for this platform file (stored, or recorded with a status).
-    pub async fn find_incoming(&self, bot_id: Uuid, file_unique_id: &str) -> MediaResult<Option<MediaFile>> {
+    pub async fn find_incoming(&self, bot_id: BotId, file_unique_id: &str) -> MediaResult<Option<MediaFile>> {
         Ok(self.store.find_media_by_unique_id(bot_id, file_unique_id).await?)
     }
 
@@ -133,7 +134,7 @@ impl MediaLibrary {
     /// reading `body`; identical bytes share one blob. Over `media_max_upload_bytes` is
     /// `BlobError::TooLarge` (then call [`record_too_large`](Self::record_too_large)).
     #[tracing::instrument(skip_all, fields(%bot_id))]
-    pub async fn store_incoming<S, E>(&self, bot_id: Uuid, meta: IncomingMeta, body: S) -> MediaResult<MediaFile>
+    pub async fn store_incoming<S, E>(&self, bot_id: BotId, meta: IncomingMeta, body: S) -> MediaResult<MediaFile>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -163,7 +164,7 @@ impl MediaLibrary {
     /// one blob), its type sniffed from the first bytes, then `declared`, then the name.
     pub(crate) async fn put_blob<S, E>(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         body: S,
         declared: Option<&str>,
         file_name: &str,
@@ -186,20 +187,20 @@ impl MediaLibrary {
     }
 
     /// Record a user's file that was not downloaded because it is over the limit.
-    pub async fn record_too_large(&self, bot_id: Uuid, meta: IncomingMeta, size: u64) -> MediaResult<MediaFile> {
+    pub async fn record_too_large(&self, bot_id: BotId, meta: IncomingMeta, size: u64) -> MediaResult<MediaFile> {
         let reason = format!("{size} bytes is over the download limit");
         self.record_unstored(bot_id, meta, size, STATUS_TOO_LARGE, reason).await
     }
 
     /// Record a user's file whose download failed for good.
-    pub async fn record_failed(&self, bot_id: Uuid, meta: IncomingMeta, reason: &str) -> MediaResult<MediaFile> {
+    pub async fn record_failed(&self, bot_id: BotId, meta: IncomingMeta, reason: &str) -> MediaResult<MediaFile> {
         self.record_unstored(bot_id, meta, 0, STATUS_FAILED, reason.to_string())
             .await
     }
 
     async fn record_unstored(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         meta: IncomingMeta,
         size: u64,
         status: &str,
@@ -224,7 +225,7 @@ impl MediaLibrary {
     }
 
     /// Insert; if the same platform file raced in meanwhile, return that row.
-    async fn insert_incoming(&self, row: NewMedia, bot_id: Uuid, unique: &str) -> MediaResult<MediaFile> {
+    async fn insert_incoming(&self, row: NewMedia, bot_id: BotId, unique: &str) -> MediaResult<MediaFile> {
         match self.store.insert_media(row).await {
             Ok(m) => Ok(m),
             Err(StoreError::Conflict(msg)) => self
@@ -236,7 +237,7 @@ impl MediaLibrary {
     }
 
     /// Aliases of the bot's media, for scenario checks.
-    pub async fn existing_alias_names(&self, bot_id: Uuid) -> MediaResult<HashSet<String>> {
+    pub async fn existing_alias_names(&self, bot_id: BotId) -> MediaResult<HashSet<String>> {
         let aliases = self.store.bot_media_aliases(bot_id).await?;
         Ok(aliases.into_iter().map(|a| a.alias).collect())
     }
@@ -246,7 +247,7 @@ impl MediaLibrary {
     #[tracing::instrument(skip_all, fields(%bot_id))]
     pub async fn upload<S, E>(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         file_name: Option<&str>,
         declared_type: Option<&str>,
         body: S,
@@ -270,7 +271,6 @@ impl MediaLibrary {
         let (sha256, size) = (staged.sha256.clone(), staged.size);
         self.blobs.publish(staged, &key).await?;
         let row = NewMedia {
-            bot_id,
             kind: sniff::kind_of(&content_type).into(),
             file_name,
             content_type,
@@ -279,7 +279,7 @@ impl MediaLibrary {
             storage_key: Some(key),
             source: SOURCE_UPLOAD.into(),
             status: STATUS_STORED.into(),
-            ..NewMedia::default()
+            ..NewMedia::for_bot(bot_id)
         };
         Ok((self.store.insert_media(row).await?, true))
     }
@@ -317,7 +317,7 @@ impl MediaLibrary {
     }
 
     /// Remove every blob of a bot whose rows are gone (call after the bot's delete commits).
-    pub async fn delete_bot_blobs(&self, bot_id: Uuid) -> MediaResult<()> {
+    pub async fn delete_bot_blobs(&self, bot_id: BotId) -> MediaResult<()> {
         Ok(self.blobs.delete_bot(bot_id).await?)
     }
 }
@@ -330,15 +330,14 @@ pub(crate) struct PutBlob {
     pub content_type: String,
 }
 
-fn user_row(bot_id: Uuid, meta: IncomingMeta) -> NewMedia {
+fn user_row(bot_id: BotId, meta: IncomingMeta) -> NewMedia {
     NewMedia {
-        bot_id,
         source: SOURCE_USER.into(),
         chat_id: Some(meta.chat_id),
         user_id: meta.user_id,
         file_unique_id: Some(meta.file_unique_id),
         caption: meta.caption,
-        ..NewMedia::default()
+        ..NewMedia::for_bot(bot_id)
     }
 }
 

@@ -9,6 +9,7 @@
 //! between leaves an orphan blob (or a staging object), never a row without bytes. Orphans are
 //! harmless; an hourly sweep (`MediaLibrary::sweep_orphans`) removes those older than an hour.
 
+use crate::model::ids::BotId;
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -112,7 +113,7 @@ impl BlobStore {
     }
 
     /// The key of a bot's bytes with this hash.
-    pub fn key(bot_id: Uuid, sha256: &str) -> String {
+    pub fn key(bot_id: BotId, sha256: &str) -> String {
         format!("{bot_id}/{sha256}")
     }
 
@@ -192,7 +193,7 @@ impl BlobStore {
     }
 
     /// Delete every blob of a bot.
-    pub async fn delete_bot(&self, bot_id: Uuid) -> Result<(), BlobError> {
+    pub async fn delete_bot(&self, bot_id: BotId) -> Result<(), BlobError> {
         let keys = self.list(&bot_id.to_string()).await?;
         for key in keys {
             self.delete(&key).await?;
@@ -265,7 +266,7 @@ mod tests {
         assert_eq!(staged.size, 11);
         assert_eq!(hex::encode(Sha256::digest(b"hello world")), staged.sha256);
         assert_eq!(staged.head, b"hello world");
-        let bot = Uuid::now_v7();
+        let bot = BotId::new();
         let key = BlobStore::key(bot, &staged.sha256);
         blobs.publish(staged, &key).await.unwrap();
         let again = blobs.stage(chunks(&[b"hello world"]), 100).await.unwrap();

@@ -9,13 +9,13 @@ pub mod inbound;
 pub mod outbound;
 pub mod telegram;
 
+use crate::model::ids::BotId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use uuid::Uuid;
 
 use crate::media::MediaLibrary;
 use crate::scenario::OutMessage;
@@ -58,7 +58,7 @@ pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
 
     /// Book a slot under the platform's outbound limits for the bot: Ok(time) = send then;
     /// Err(time) = more than `max_wait_ms` off, nothing booked, ask again then.
-    fn reserve(&self, bot_id: Uuid, call: &PlatformCall, now_ms: i64, max_wait_ms: i64) -> Result<i64, i64>;
+    fn reserve(&self, bot_id: BotId, call: &PlatformCall, now_ms: i64, max_wait_ms: i64) -> Result<i64, i64>;
 
     /// How long one call may take; a reply's lease outlasts it.
     fn request_timeout(&self) -> Duration;
@@ -67,7 +67,7 @@ pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
     fn send<'a>(
         &'a self,
         token: &'a Secret<String>,
-        bot_id: Uuid,
+        bot_id: BotId,
         call: PlatformCall,
         media: &'a MediaLibrary,
     ) -> BoxFuture<'a, SendReport>;

@@ -11,7 +11,7 @@ use crate::model::ids::AccountId;
 /// (`create_bot`, `BotCtx`). `AccountId::from(account.id)` where a typed id is wanted.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Account {
-    pub id: Uuid,
+    pub id: AccountId,
     pub name: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -103,7 +103,7 @@ impl Store {
     pub async fn create_account(&self, name: &str) -> StoreResult<Account> {
         let now = now_ms();
         let account = Account {
-            id: new_id(),
+            id: AccountId::new(),
             name: name.to_string(),
             created_at: now,
             updated_at: now,

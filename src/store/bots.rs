@@ -1,13 +1,13 @@
 //! Bots: the owners of scenarios, credentials, dialogs and media.
 
-use uuid::Uuid;
+use crate::model::ids::{AccountId, BotId};
 
-use super::{Page, Store, StoreResult, new_id, now_ms, on_db};
+use super::{Page, Store, StoreResult, now_ms, on_db};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Bot {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: BotId,
+    pub account_id: AccountId,
     pub name: String,
     pub description: Option<String>,
     pub is_active: bool,
@@ -28,7 +28,7 @@ const COLUMNS: &str = "id, account_id, name, description, is_active, created_at,
 impl Store {
     pub async fn create_bot(
         &self,
-        account_id: Uuid,
+        account_id: AccountId,
         name: &str,
         description: Option<&str>,
         is_active: bool,
@@ -36,7 +36,7 @@ impl Store {
         let _fresh = self.invalidates_config();
         let now = now_ms();
         let bot = Bot {
-            id: new_id(),
+            id: BotId::new(),
             account_id,
             name: name.to_string(),
             description: description.map(str::to_string),
@@ -56,13 +56,13 @@ impl Store {
         Ok(bot)
     }
 
-    pub async fn get_bot(&self, id: Uuid) -> StoreResult<Option<Bot>> {
+    pub async fn get_bot(&self, id: BotId) -> StoreResult<Option<Bot>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM bots WHERE id = $1"));
         Ok(on_db!(&self.db, read pool => sqlx::query_as::<_, Bot>(sql).bind(id).fetch_optional(pool).await)?)
     }
 
     /// Bots oldest first; `account_id` None lists every account's (admin view).
-    pub async fn list_bots(&self, account_id: Option<Uuid>, page: Page) -> StoreResult<Vec<Bot>> {
+    pub async fn list_bots(&self, account_id: Option<AccountId>, page: Page) -> StoreResult<Vec<Bot>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM bots WHERE id > $1 AND ($2 IS NULL OR account_id = $2) ORDER BY id LIMIT $3"
         ));
@@ -72,7 +72,7 @@ impl Store {
         })?)
     }
 
-    pub async fn update_bot(&self, id: Uuid, patch: BotPatch) -> StoreResult<Option<Bot>> {
+    pub async fn update_bot(&self, id: BotId, patch: BotPatch) -> StoreResult<Option<Bot>> {
         let _fresh = self.invalidates_config();
         let Some(mut bot) = self.get_bot(id).await? else {
             return Ok(None);
@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Delete a bot and, by cascade, everything it owns. True if it existed.
-    pub async fn delete_bot(&self, id: Uuid) -> StoreResult<bool> {
+    pub async fn delete_bot(&self, id: BotId) -> StoreResult<bool> {
         let _fresh = self.invalidates_config();
         let deleted = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM bots WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())

@@ -1,6 +1,7 @@
 //! What one chat's write consists of: the vocabulary the planner (`dialogs`) speaks and the
 //! store applies in a single transaction (`chats`, `chats_group`).
 
+use crate::model::ids::{AccountId, BotId, DialogId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -14,14 +15,14 @@ pub enum DialogChange {
     Unchanged,
     /// Insert (when `expected_version` is None) or update guarded by the version.
     Upsert {
-        id: Uuid,
+        id: DialogId,
         expected_version: Option<i64>,
         state: Box<DialogState>,
         context: Context,
         last_interaction: bool,
     },
     Delete {
-        id: Uuid,
+        id: DialogId,
         expected_version: i64,
     },
 }
@@ -62,8 +63,8 @@ pub struct NewEvent {
 /// the platform's call for a reply (kept as JSON in the outbox).
 #[derive(Clone, Debug)]
 pub struct ChatWrite<C> {
-    pub bot_id: Uuid,
-    pub account_id: Uuid,
+    pub bot_id: BotId,
+    pub account_id: AccountId,
     pub platform: &'static str,
     pub chat_id: String,
     pub inbox: Vec<NewInbox>,

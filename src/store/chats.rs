@@ -2,6 +2,7 @@
 //! replies, timers and the events the bots produced. A [`ChatWrite`] (planned purely in
 //! `dialogs::plan`) is applied here in one transaction.
 
+use crate::model::ids::{AccountId, BotId, DialogId};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -24,8 +25,8 @@ pub enum Applied {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DialogRow {
-    pub id: Uuid,
-    pub bot_id: Uuid,
+    pub id: DialogId,
+    pub bot_id: BotId,
     pub platform: String,
     pub chat_id: String,
     pub current_step: String,
@@ -43,7 +44,7 @@ const DIALOG_COLUMNS: &str = "id, bot_id, platform, chat_id, current_step, statu
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct HistoryRow {
     pub id: Uuid,
-    pub dialog_id: Uuid,
+    pub dialog_id: DialogId,
     pub direction: String,
     pub message: String,
     pub created_at: i64,
@@ -58,7 +59,7 @@ pub struct InboxResult {
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub platform: String,
     pub chat_id: String,
     pub call: String,
@@ -70,7 +71,7 @@ pub struct OutboxRow {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DueTimer {
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub platform: String,
     pub chat_id: String,
     pub token: i64,
@@ -244,7 +245,7 @@ macro_rules! insert_history_and_outbox {
 impl Store {
     pub async fn get_dialog_by_chat(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
     ) -> StoreResult<Option<DialogRow>> {
@@ -259,7 +260,12 @@ impl Store {
     }
 
     /// The answer given to an update already in the inbox.
-    pub async fn inbox_result(&self, bot_id: Uuid, platform: &str, update_id: i64) -> StoreResult<Option<InboxResult>> {
+    pub async fn inbox_result(
+        &self,
+        bot_id: BotId,
+        platform: &str,
+        update_id: i64,
+    ) -> StoreResult<Option<InboxResult>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, InboxResult>(
                 "SELECT status, result FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
@@ -272,7 +278,7 @@ impl Store {
     /// recorded one (this one, or the first). `None` when the update has no inbox row.
     pub async fn inbox_answer_once(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         update_id: i64,
         answer: &str,
@@ -285,7 +291,7 @@ impl Store {
     }
 
     /// The webhook answer recorded for `update_id`, if any.
-    pub async fn inbox_answer(&self, bot_id: Uuid, platform: &str, update_id: i64) -> StoreResult<Option<String>> {
+    pub async fn inbox_answer(&self, bot_id: BotId, platform: &str, update_id: i64) -> StoreResult<Option<String>> {
         let answer: Option<Option<String>> = on_db!(&self.db, read pool => {
             sqlx::query_scalar::<_, Option<String>>(
                 "SELECT answer FROM inbox WHERE bot_id = $1 AND platform = $2 AND update_id = $3",
@@ -300,7 +306,7 @@ impl Store {
     /// `outbox_keyboards` (its expression and this one must stay the same).
     pub async fn newest_keyboard(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
     ) -> StoreResult<Option<(String, Option<String>)>> {
@@ -458,7 +464,7 @@ impl Store {
     /// A group became a supergroup: its dialog, timer and unsent replies move to the new chat id
     /// (unless the new chat already has a dialog, which then wins). Unsent replies keep their
     /// request bodies; the sender retargets them when Telegram answers `migrate_to_chat_id`.
-    pub async fn migrate_chat(&self, bot_id: Uuid, platform: &str, from: &str, to: &str) -> StoreResult<()> {
+    pub async fn migrate_chat(&self, bot_id: BotId, platform: &str, from: &str, to: &str) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
             async {
                 let mut tx = pool.begin().await?;
@@ -484,7 +490,7 @@ impl Store {
     /// an event for the bot's account, in one transaction.
     pub async fn record_media_missing(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
         refs: &[String],
@@ -505,7 +511,7 @@ impl Store {
                 )
                 .bind(new_id()).bind(warning.to_string()).bind(now).bind(bot_id).bind(platform).bind(chat_id)
                 .execute(&mut *tx).await?;
-                let account: Option<Uuid> = sqlx::query_scalar("SELECT account_id FROM bots WHERE id = $1")
+                let account: Option<AccountId> = sqlx::query_scalar("SELECT account_id FROM bots WHERE id = $1")
                     .bind(bot_id).fetch_optional(&mut *tx).await?;
                 let events: Vec<PlatformEvent> = account.into_iter().map(|account_id| PlatformEvent {
                     id: new_id(),
@@ -527,7 +533,7 @@ impl Store {
     /// head is leased by someone else.
     pub async fn lease_chat_head(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         chat_id: &str,
         lease_ms: i64,
@@ -577,7 +583,7 @@ impl Store {
     }
 
     /// The id of the chat's oldest unsent reply.
-    pub async fn outbox_head(&self, bot_id: Uuid, platform: &str, chat_id: &str) -> StoreResult<Option<Uuid>> {
+    pub async fn outbox_head(&self, bot_id: BotId, platform: &str, chat_id: &str) -> StoreResult<Option<Uuid>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_scalar::<_, Uuid>(
                 "SELECT id FROM outbox WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND status = 'pending' ORDER BY id LIMIT 1",
@@ -611,10 +617,10 @@ impl Store {
     }
 
     /// Chats with a reply due now (for the background sender).
-    pub async fn chats_with_due_replies(&self, limit: i64) -> StoreResult<Vec<(Uuid, String, String)>> {
+    pub async fn chats_with_due_replies(&self, limit: i64) -> StoreResult<Vec<(BotId, String, String)>> {
         let now = now_ms();
         Ok(on_db!(&self.db, read pool => {
-            sqlx::query_as::<_, (Uuid, String, String)>(DUE_CHATS)
+            sqlx::query_as::<_, (BotId, String, String)>(DUE_CHATS)
             .bind(now).bind(limit).fetch_all(pool).await
         })?)
     }
@@ -646,7 +652,7 @@ impl Store {
     }
 
     /// Remove a fired timer unless a newer one (another token) replaced it.
-    pub async fn clear_timer_if(&self, bot_id: Uuid, platform: &str, chat_id: &str, token: u64) -> StoreResult<()> {
+    pub async fn clear_timer_if(&self, bot_id: BotId, platform: &str, chat_id: &str, token: u64) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM timers WHERE bot_id = $1 AND platform = $2 AND chat_id = $3 AND token = $4")
                 .bind(bot_id).bind(platform).bind(chat_id).bind(token as i64).execute(pool).await.map(|r| r.rows_affected())
@@ -663,7 +669,7 @@ impl Store {
 
     /// The events the bots of `bot_id`'s account published (`bot_…` event ids), oldest first,
     /// as (type, payload); a payload removed by retention reads `null`.
-    pub async fn bot_events(&self, bot_id: Uuid, limit: i64) -> StoreResult<Vec<(String, String)>> {
+    pub async fn bot_events(&self, bot_id: BotId, limit: i64) -> StoreResult<Vec<(String, String)>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, (String, String)>(
                 "SELECT e.event_type, COALESCE(e.payload, 'null') FROM webhook_events e
@@ -680,7 +686,7 @@ impl Store {
 }
 
 impl Store {
-    pub async fn get_dialog(&self, id: Uuid) -> StoreResult<Option<DialogRow>> {
+    pub async fn get_dialog(&self, id: DialogId) -> StoreResult<Option<DialogRow>> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {DIALOG_COLUMNS} FROM dialogs WHERE id = $1"));
         Ok(on_db!(&self.db, read pool => sqlx::query_as::<_, DialogRow>(sql).bind(id).fetch_optional(pool).await)?)
     }
@@ -688,7 +694,7 @@ impl Store {
     /// A bot's dialogs, oldest first, optionally filtered by platform and status.
     pub async fn list_dialogs(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: Option<&str>,
         status: Option<&str>,
         page: super::Page,
@@ -706,7 +712,7 @@ impl Store {
     /// An operator's change: the whole state, guarded by the version read.
     pub async fn replace_dialog_state(
         &self,
-        id: Uuid,
+        id: DialogId,
         version: i64,
         state: &crate::model::dialog::DialogState,
     ) -> StoreResult<bool> {
@@ -723,7 +729,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn delete_dialog(&self, id: Uuid) -> StoreResult<bool> {
+    pub async fn delete_dialog(&self, id: DialogId) -> StoreResult<bool> {
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM dialogs WHERE id = $1").bind(id).execute(pool).await.map(|r| r.rows_affected())
         })?;
@@ -731,7 +737,7 @@ impl Store {
     }
 
     /// A dialog's history in order (user inputs and bot messages interleaved as they happened).
-    pub async fn dialog_history(&self, dialog_id: Uuid, page: super::Page) -> StoreResult<Vec<HistoryRow>> {
+    pub async fn dialog_history(&self, dialog_id: DialogId, page: super::Page) -> StoreResult<Vec<HistoryRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, HistoryRow>(
                 "SELECT id, dialog_id, direction, message, created_at FROM dialog_history

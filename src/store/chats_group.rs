@@ -10,6 +10,7 @@
 //! little overall. Rows that are rare in a group (a user's new file, a deleted dialog, a timer)
 //! keep their single-row statements here.
 
+use crate::model::ids::DialogId;
 use std::collections::HashSet;
 
 use uuid::Uuid;
@@ -111,7 +112,7 @@ fn replies_behind(s: Style, n: usize) -> String {
 
 /// A dialog row to insert or update, encoded.
 struct DialogRow<'a, C> {
-    id: Uuid,
+    id: DialogId,
     write: &'a ChatWrite<C>,
     step: &'a str,
     status: &'static str,
@@ -126,7 +127,7 @@ struct Encoded<'a, C> {
     inbox: Vec<(&'a ChatWrite<C>, &'a super::chat_write::NewInbox, String)>,
     inserts: Vec<DialogRow<'a, C>>,
     updates: Vec<DialogRow<'a, C>>,
-    history: Vec<(Uuid, Uuid, &'a str, String)>,
+    history: Vec<(Uuid, DialogId, &'a str, String)>,
     outbox: Vec<(Uuid, &'a ChatWrite<C>, String, i64)>,
     events: Vec<PlatformEvent<'a>>,
     /// Each write's first reply: whether it waits behind an older one is asked last.
@@ -175,7 +176,7 @@ fn encode<'a, C: serde::Serialize>(writes: &[&'a ChatWrite<C>]) -> StoreResult<O
     {
         return Ok(None);
     }
-    let history: Vec<(Uuid, Uuid, &str, String)> = writes
+    let history: Vec<(Uuid, DialogId, &str, String)> = writes
         .iter()
         .filter_map(|w| match &w.dialog {
             DialogChange::Upsert { id, .. } => Some((*id, w)),

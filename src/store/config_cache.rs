@@ -4,6 +4,7 @@
 //! (a generation counter bumped by every write to bots, credentials and scenarios) and entries
 //! live at most [`TTL`], which bounds how long another node's change takes to be seen here.
 
+use crate::model::ids::BotId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,9 +31,9 @@ type Map<K, T> = Mutex<HashMap<K, Entry<T>>>;
 pub(crate) struct ConfigCache {
     generation: AtomicU64,
     /// (bot, platform) → the bot with that platform's credential.
-    bots: Map<(Uuid, String), Option<BotWithCredential>>,
+    bots: Map<(BotId, String), Option<BotWithCredential>>,
     /// bot → its active scenario version.
-    scenarios: Map<Uuid, Option<Uuid>>,
+    scenarios: Map<BotId, Option<Uuid>>,
 }
 
 impl std::fmt::Debug for ConfigCache {
@@ -77,19 +78,19 @@ impl ConfigCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn bot(&self, bot_id: Uuid, platform: &str, generation: u64) -> Option<Option<BotWithCredential>> {
+    pub fn bot(&self, bot_id: BotId, platform: &str, generation: u64) -> Option<Option<BotWithCredential>> {
         get(&self.bots, &(bot_id, platform.to_string()), generation)
     }
 
-    pub fn put_bot(&self, bot_id: Uuid, platform: &str, generation: u64, value: Option<BotWithCredential>) {
+    pub fn put_bot(&self, bot_id: BotId, platform: &str, generation: u64, value: Option<BotWithCredential>) {
         put(&self.bots, (bot_id, platform.to_string()), generation, value);
     }
 
-    pub fn active_scenario(&self, bot_id: Uuid, generation: u64) -> Option<Option<Uuid>> {
+    pub fn active_scenario(&self, bot_id: BotId, generation: u64) -> Option<Option<Uuid>> {
         get(&self.scenarios, &bot_id, generation)
     }
 
-    pub fn put_active_scenario(&self, bot_id: Uuid, generation: u64, value: Option<Uuid>) {
+    pub fn put_active_scenario(&self, bot_id: BotId, generation: u64, value: Option<Uuid>) {
         put(&self.scenarios, bot_id, generation, value);
     }
 }
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn a_write_invalidates_what_was_read_before_it() {
         let cache = ConfigCache::default();
-        let bot = Uuid::nil();
+        let bot = BotId::from_uuid(Uuid::nil());
         let g = cache.generation();
         cache.put_active_scenario(bot, g, Some(Uuid::max()));
         assert_eq!(cache.active_scenario(bot, cache.generation()), Some(Some(Uuid::max())));

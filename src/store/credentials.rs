@@ -1,5 +1,6 @@
 //! Platform credentials of bots. Secrets arrive here already sealed by the caller.
 
+use crate::model::ids::{AccountId, BotId};
 use uuid::Uuid;
 
 use super::{Store, StoreResult, new_id, now_ms, on_db};
@@ -7,7 +8,7 @@ use super::{Store, StoreResult, new_id, now_ms, on_db};
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Credential {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub platform: String,
     pub token_sealed: Vec<u8>,
     pub token_hint: String,
@@ -28,8 +29,8 @@ const COLUMNS: &str = "id, bot_id, platform, token_sealed, token_hint, secret_to
 /// A bot with its credential for one platform, as the webhook handler needs them.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct BotWithCredential {
-    pub bot_id: Uuid,
-    pub account_id: Uuid,
+    pub bot_id: BotId,
+    pub account_id: AccountId,
     pub bot_active: bool,
     pub credential_active: bool,
     pub token_sealed: Vec<u8>,
@@ -40,7 +41,7 @@ impl Store {
     /// Create or replace the credential of (bot, platform); GET INN's POST is an upsert.
     pub async fn upsert_credential(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         token_sealed: &[u8],
         token_hint: &str,
@@ -65,7 +66,7 @@ impl Store {
             .ok_or(super::StoreError::Missing("a credential, right after its upsert"))
     }
 
-    pub async fn get_credential(&self, bot_id: Uuid, platform: &str) -> StoreResult<Option<Credential>> {
+    pub async fn get_credential(&self, bot_id: BotId, platform: &str) -> StoreResult<Option<Credential>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM bot_credentials WHERE bot_id = $1 AND platform = $2"
         ));
@@ -74,7 +75,7 @@ impl Store {
         })?)
     }
 
-    pub async fn list_credentials(&self, bot_id: Uuid) -> StoreResult<Vec<Credential>> {
+    pub async fn list_credentials(&self, bot_id: BotId) -> StoreResult<Vec<Credential>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM bot_credentials WHERE bot_id = $1 ORDER BY id"
         ));
@@ -85,7 +86,7 @@ impl Store {
 
     pub async fn update_credential(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         token: Option<(&[u8], &str)>,
         extra: Option<&str>,
@@ -111,7 +112,7 @@ impl Store {
         self.get_credential(bot_id, platform).await
     }
 
-    pub async fn delete_credential(&self, bot_id: Uuid, platform: &str) -> StoreResult<bool> {
+    pub async fn delete_credential(&self, bot_id: BotId, platform: &str) -> StoreResult<bool> {
         let _fresh = self.invalidates_config();
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM bot_credentials WHERE bot_id = $1 AND platform = $2")
@@ -124,7 +125,7 @@ impl Store {
     /// Telegram will send back.
     pub async fn set_webhook_state(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         platform: &str,
         url: Option<&str>,
         secret_sealed: Option<&[u8]>,
@@ -142,7 +143,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn clear_secret_token(&self, bot_id: Uuid, platform: &str) -> StoreResult<()> {
+    pub async fn clear_secret_token(&self, bot_id: BotId, platform: &str) -> StoreResult<()> {
         let _fresh = self.invalidates_config();
         on_db!(&self.db, write pool => {
             sqlx::query("UPDATE bot_credentials SET secret_token_sealed = NULL WHERE bot_id = $1 AND platform = $2")
@@ -165,7 +166,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn touch_webhook_checked(&self, bot_id: Uuid, platform: &str) -> StoreResult<()> {
+    pub async fn touch_webhook_checked(&self, bot_id: BotId, platform: &str) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
             sqlx::query("UPDATE bot_credentials SET webhook_last_checked = $3 WHERE bot_id = $1 AND platform = $2")
                 .bind(bot_id).bind(platform).bind(now_ms()).execute(pool).await.map(|r| r.rows_affected())
@@ -174,7 +175,7 @@ impl Store {
     }
 
     /// The bot and its credential for `platform`, in one read (the webhook's hot path).
-    pub async fn bot_for_webhook(&self, bot_id: Uuid, platform: &str) -> StoreResult<Option<BotWithCredential>> {
+    pub async fn bot_for_webhook(&self, bot_id: BotId, platform: &str) -> StoreResult<Option<BotWithCredential>> {
         let generation = self.cache.generation();
         if let Some(hit) = self.cache.bot(bot_id, platform, generation) {
             return Ok(hit);

@@ -1,6 +1,7 @@
 //! Media metadata: one row per media item of a bot, its aliases (names scenarios use) and the
 //! platforms' cached file ids. The bytes themselves live in the object store (`crate::media`).
 
+use crate::model::ids::BotId;
 use uuid::Uuid;
 
 use super::{Page, Store, StoreResult, conflict_on_unique, new_id, now_ms, on_db};
@@ -9,7 +10,7 @@ use super::{Page, Store, StoreResult, conflict_on_unique, new_id, now_ms, on_db}
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct MediaFile {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub kind: String,
     pub file_name: String,
     pub content_type: String,
@@ -40,9 +41,9 @@ pub const SOURCE_UPLOAD: &str = "upload";
 pub const SOURCE_USER: &str = "user";
 
 /// Everything but the id and timestamps, which the store assigns.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct NewMedia {
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub kind: String,
     pub file_name: String,
     pub content_type: String,
@@ -56,6 +57,28 @@ pub struct NewMedia {
     pub status: String,
     pub status_reason: Option<String>,
     pub caption: Option<String>,
+}
+
+impl NewMedia {
+    /// A row of the bot's with every other field empty, to fill in.
+    pub fn for_bot(bot_id: BotId) -> NewMedia {
+        NewMedia {
+            bot_id,
+            kind: String::new(),
+            file_name: String::new(),
+            content_type: String::new(),
+            size: 0,
+            sha256: None,
+            storage_key: None,
+            source: String::new(),
+            chat_id: None,
+            user_id: None,
+            file_unique_id: None,
+            status: String::new(),
+            status_reason: None,
+            caption: None,
+        }
+    }
 }
 
 /// An alias row: `alias` names `media_id` for `platform`.
@@ -116,7 +139,7 @@ impl Store {
     }
 
     /// The bot's oldest stored media with these bytes, from `source`.
-    pub async fn find_media_by_sha(&self, bot_id: Uuid, sha256: &str, source: &str) -> StoreResult<Option<MediaFile>> {
+    pub async fn find_media_by_sha(&self, bot_id: BotId, sha256: &str, source: &str) -> StoreResult<Option<MediaFile>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM media WHERE bot_id = $1 AND sha256 = $2 AND source = $3 AND status = 'stored'
              ORDER BY id LIMIT 1"
@@ -126,7 +149,7 @@ impl Store {
         })?)
     }
 
-    pub async fn find_media_by_unique_id(&self, bot_id: Uuid, file_unique_id: &str) -> StoreResult<Option<MediaFile>> {
+    pub async fn find_media_by_unique_id(&self, bot_id: BotId, file_unique_id: &str) -> StoreResult<Option<MediaFile>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM media WHERE bot_id = $1 AND file_unique_id = $2"
         ));
@@ -136,7 +159,7 @@ impl Store {
     }
 
     /// The bot's media oldest first, optionally of one kind.
-    pub async fn list_media(&self, bot_id: Uuid, kind: Option<&str>, page: Page) -> StoreResult<Vec<MediaFile>> {
+    pub async fn list_media(&self, bot_id: BotId, kind: Option<&str>, page: Page) -> StoreResult<Vec<MediaFile>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM media WHERE bot_id = $1 AND id > $2 AND ($3 IS NULL OR kind = $3)
              ORDER BY id LIMIT $4"
@@ -165,7 +188,7 @@ impl Store {
     }
 
     /// The media a bot's alias names, if any. Platform file ids are never matched here.
-    pub async fn media_by_alias(&self, bot_id: Uuid, alias: &str) -> StoreResult<Option<MediaFile>> {
+    pub async fn media_by_alias(&self, bot_id: BotId, alias: &str) -> StoreResult<Option<MediaFile>> {
         let cols = COLUMNS
             .split(", ")
             .map(|c| format!("m.{c}"))
@@ -181,7 +204,7 @@ impl Store {
     }
 
     /// Every alias of a bot (a bot has few), for rendering media and for scenario checks.
-    pub async fn bot_media_aliases(&self, bot_id: Uuid) -> StoreResult<Vec<MediaAlias>> {
+    pub async fn bot_media_aliases(&self, bot_id: BotId) -> StoreResult<Vec<MediaAlias>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, MediaAlias>(
                 "SELECT media_id, platform, alias FROM media_aliases WHERE bot_id = $1 ORDER BY alias",
@@ -192,7 +215,7 @@ impl Store {
 
     /// Set the media's alias for `platform`, replacing its previous one. An alias another media
     /// of the same bot holds is a conflict.
-    pub async fn set_media_alias(&self, bot_id: Uuid, media_id: Uuid, platform: &str, alias: &str) -> StoreResult<()> {
+    pub async fn set_media_alias(&self, bot_id: BotId, media_id: Uuid, platform: &str, alias: &str) -> StoreResult<()> {
         let now = now_ms();
         on_db!(&self.db, write pool => {
             async {

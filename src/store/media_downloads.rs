@@ -3,6 +3,7 @@
 //! is never forgotten; the download worker claims due rows here, and finishes each with its final
 //! status and its `media.received` event in one transaction.
 
+use crate::model::ids::{AccountId, BotId};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -34,7 +35,7 @@ pub struct DownloadJob {
     pub platform_file_id: Option<String>,
     pub attempts: i64,
     pub announce: Option<String>,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
 }
 
 /// How a download ended.
@@ -92,8 +93,8 @@ impl Store {
         let Some(media) = self.get_media(id).await? else {
             return Ok(None);
         };
-        let extra: Option<(i64, Option<String>, Uuid)> = on_db!(&self.db, read pool => {
-            sqlx::query_as::<_, (i64, Option<String>, Uuid)>(
+        let extra: Option<(i64, Option<String>, AccountId)> = on_db!(&self.db, read pool => {
+            sqlx::query_as::<_, (i64, Option<String>, AccountId)>(
                 "SELECT m.attempts, m.announce, b.account_id FROM media m JOIN bots b ON b.id = m.bot_id WHERE m.id = $1",
             )
             .bind(id).fetch_optional(pool).await
@@ -134,7 +135,7 @@ impl Store {
         &self,
         id: Uuid,
         end: &DownloadEnd,
-        event: Option<(Uuid, Uuid, &Value)>,
+        event: Option<(AccountId, BotId, &Value)>,
     ) -> StoreResult<bool> {
         let now = now_ms();
         let style = self.db.style();

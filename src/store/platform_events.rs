@@ -9,6 +9,7 @@
 //! The writes are macros because they run inside each backend's transaction (see `on_db!`);
 //! what they decide is in plain functions.
 
+use crate::model::ids::AccountId;
 use std::collections::HashMap;
 
 use uuid::Uuid;
@@ -19,7 +20,7 @@ use crate::model::filter::Subscription;
 #[derive(Clone, Debug)]
 pub(crate) struct PlatformEvent<'a> {
     pub id: Uuid,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub event_type: &'a str,
     pub payload: String,
 }
@@ -125,7 +126,7 @@ macro_rules! publish_platform_events {
         let style = $style;
         let now: i64 = $now;
         let events: &[pe::PlatformEvent<'_>] = $events;
-        let mut accounts: Vec<uuid::Uuid> = events.iter().map(|e| e.account_id).collect();
+        let mut accounts: Vec<uuid::Uuid> = events.iter().map(|e| e.account_id.into_uuid()).collect();
         accounts.sort();
         accounts.dedup();
         let mut subs = std::collections::HashMap::new();
@@ -158,7 +159,9 @@ macro_rules! publish_platform_events {
             q.execute(&mut *$tx).await?;
         }
         let deliveries = pe::fan_out(
-            events.iter().map(|e| (e.account_id, e.id, e.event_type, pe::NO_LABELS)),
+            events
+                .iter()
+                .map(|e| (e.account_id.into_uuid(), e.id, e.event_type, pe::NO_LABELS)),
             &subs,
         );
         $crate::store::platform_events::insert_deliveries!($tx, style, &deliveries, now);
@@ -196,7 +199,7 @@ mod tests {
         let id = Uuid::from_u128(7);
         let event = PlatformEvent {
             id,
-            account_id: a,
+            account_id: AccountId::from(a),
             event_type: "x",
             payload: "{}".into(),
         };

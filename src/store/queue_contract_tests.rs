@@ -16,7 +16,7 @@ const LEASE_MS: i64 = 10_000;
 
 /// An account with one enabled endpoint that takes every event.
 async fn account_with_endpoint(store: &Store) -> AccountId {
-    let account = AccountId::from(store.create_account("A").await.unwrap().id);
+    let account = store.create_account("A").await.unwrap().id;
     store.create_endpoint(&super::test_endpoint(account)).await.unwrap();
     account
 }

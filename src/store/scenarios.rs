@@ -1,6 +1,7 @@
 //! Scenario versions. A version's document never changes after insert; at most one version per
 //! bot is active (a partial unique index holds that even under concurrent activations).
 
+use crate::model::ids::BotId;
 use uuid::Uuid;
 
 use super::{Db, Store, StoreError, StoreResult, new_id, now_ms, on_db};
@@ -8,7 +9,7 @@ use super::{Db, Store, StoreError, StoreResult, new_id, now_ms, on_db};
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ScenarioRecord {
     pub id: Uuid,
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub version_number: i32,
     pub name: String,
     pub description: Option<String>,
@@ -23,7 +24,7 @@ pub struct ScenarioRecord {
 }
 
 pub struct NewScenario<'a> {
-    pub bot_id: Uuid,
+    pub bot_id: BotId,
     pub name: &'a str,
     pub description: Option<&'a str>,
     /// The author's label; `None` uses the version number.
@@ -89,7 +90,7 @@ impl Store {
     /// Versions newest first; `before` is the cursor (the last id of the previous page).
     pub async fn list_scenarios(
         &self,
-        bot_id: Uuid,
+        bot_id: BotId,
         active_only: bool,
         before: Option<Uuid>,
         limit: i64,
@@ -106,7 +107,7 @@ impl Store {
     }
 
     /// The id of the bot's active version, if any (the compiled document is cached by id).
-    pub async fn active_scenario_id(&self, bot_id: Uuid) -> StoreResult<Option<Uuid>> {
+    pub async fn active_scenario_id(&self, bot_id: BotId) -> StoreResult<Option<Uuid>> {
         let generation = self.cache.generation();
         if let Some(hit) = self.cache.active_scenario(bot_id, generation) {
             return Ok(hit);

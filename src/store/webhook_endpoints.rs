@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sqlx::types::Json;
-use uuid::Uuid;
 
 use super::{Page, Store, StoreError, StoreResult, conflict_on_unique, now_ms, on_db};
 use crate::model::ids::{AccountId, EndpointId};
@@ -72,7 +71,7 @@ const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, enabled, disab
 /// (`dialogs::emits`) builds and looks these up with one.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventTypeRow {
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub name: String,
     pub description: String,
     pub schema: Option<Json<Value>>,
@@ -216,7 +215,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_event_type(&self, account_id: Uuid, name: &str) -> StoreResult<Option<EventTypeRow>> {
+    pub async fn get_event_type(&self, account_id: AccountId, name: &str) -> StoreResult<Option<EventTypeRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, EventTypeRow>(
                 "SELECT account_id, name, description, schema, deprecated, created_at, updated_at
@@ -227,7 +226,7 @@ impl Store {
     }
 
     /// An account's own types, by name (at most 1,000 per account are listed).
-    pub async fn list_event_types(&self, account_id: Uuid) -> StoreResult<Vec<EventTypeRow>> {
+    pub async fn list_event_types(&self, account_id: AccountId) -> StoreResult<Vec<EventTypeRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, EventTypeRow>(
                 "SELECT account_id, name, description, schema, deprecated, created_at, updated_at
@@ -249,7 +248,7 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub async fn delete_event_type(&self, account_id: Uuid, name: &str) -> StoreResult<bool> {
+    pub async fn delete_event_type(&self, account_id: AccountId, name: &str) -> StoreResult<bool> {
         let n = on_db!(&self.db, write pool => {
             sqlx::query("DELETE FROM webhook_event_types WHERE account_id = $1 AND name = $2")
                 .bind(account_id).bind(name).execute(pool).await.map(|r| r.rows_affected())

@@ -195,8 +195,8 @@ all_media_stores!(aliases_are_scoped_to_the_bot, |app: TestApp| async move {
     assert_eq!(s, StatusCode::OK);
 
     let lib = &app.state.media;
-    let b1 = uuid::Uuid::parse_str(&bot1).unwrap();
-    let b2 = uuid::Uuid::parse_str(&bot2).unwrap();
+    let b1: hookline::model::ids::BotId = bot1.parse().unwrap();
+    let b2: hookline::model::ids::BotId = bot2.parse().unwrap();
     let r1 = lib.resolve(b1, "welcome_image").await.unwrap().unwrap();
     let r2 = lib.resolve(b2, "welcome_image").await.unwrap().unwrap();
     assert_eq!((r1.id.to_string(), r2.id.to_string()), (m1.clone(), m2.clone()));
@@ -376,7 +376,7 @@ all_media_stores!(
         assert_eq!(blob_keys(&app, &bot).await.len(), 1);
 
         // A user's copy of the same bytes shares the blob: deleting the upload keeps it.
-        let bot_id = uuid::Uuid::parse_str(&bot).unwrap();
+        let bot_id: hookline::model::ids::BotId = bot.parse().unwrap();
         let meta = hookline::media::IncomingMeta {
             chat_id: "42".into(),
             file_unique_id: "u1".into(),

@@ -30,7 +30,7 @@ fn meta(unique: &str) -> IncomingMeta {
 
 all_media_stores!(users_files_are_stored_and_deduplicated, |app: TestApp| async move {
     let (key, bot) = bot_with_key(&app, "A").await;
-    let bot_id = Uuid::parse_str(&bot).unwrap();
+    let bot_id: hookline::model::ids::BotId = bot.parse().unwrap();
     let lib = &app.state.media;
     let first = lib.store_incoming(bot_id, meta("AQAD1"), once(PNG)).await.unwrap();
     assert_eq!(
@@ -74,7 +74,7 @@ all_media_stores!(users_files_are_stored_and_deduplicated, |app: TestApp| async 
 
 all_media_stores!(too_large_and_failed_files_are_recorded, |app: TestApp| async move {
     let (key, bot) = bot_with_key(&app, "A").await;
-    let bot_id = Uuid::parse_str(&bot).unwrap();
+    let bot_id: hookline::model::ids::BotId = bot.parse().unwrap();
     let lib = &app.state.media;
     let mut doc = meta("BIG1");
     doc.kind = Some("document".into());
@@ -115,7 +115,7 @@ async fn incoming_files_over_the_limit_are_refused_without_a_trace() {
     .await
     .unwrap();
     let (_, bot) = bot_with_key(&app, "A").await;
-    let bot_id = Uuid::parse_str(&bot).unwrap();
+    let bot_id: hookline::model::ids::BotId = bot.parse().unwrap();
     let err = app
         .state
         .media
@@ -148,7 +148,7 @@ all_media_stores!(platform_file_ids_are_cached_per_media, |app: TestApp| async m
     let (key, bot) = bot_with_key(&app, "A").await;
     let (_, body) = upload(&app, &key, &bot, "w.png", "image/png", PNG).await;
     let id = Uuid::parse_str(body["data"]["id"].as_str().unwrap()).unwrap();
-    let bot_id = Uuid::parse_str(&bot).unwrap();
+    let bot_id: hookline::model::ids::BotId = bot.parse().unwrap();
     let lib = &app.state.media;
     assert_eq!(lib.cached_platform_id(id, "telegram").await.unwrap(), None);
     lib.cache_platform_id(id, "telegram", "AgACAgIAAxkBAAI").await.unwrap();

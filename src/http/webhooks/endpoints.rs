@@ -334,7 +334,7 @@ async fn create_endpoint(
     let id = EndpointId::new();
     let row = EndpointRow {
         id,
-        account_id: account.id.into(),
+        account_id: account.id,
         url,
         description: validate_description(body.description.as_deref().unwrap_or(""))?,
         enabled: body.enabled.unwrap_or(true),
@@ -374,7 +374,7 @@ async fn list_endpoints(
 ) -> ApiResult<ApiPage<EndpointOut>> {
     let account = load_account(&state, &auth, &account_id).await?;
     let page = q.page()?;
-    let rows = state.store.list_endpoints(account.id.into(), page).await?;
+    let rows = state.store.list_endpoints(account.id, page).await?;
     Ok(ApiPage::from_rows(rows, page, |e| e.id, EndpointOut::from))
 }
 

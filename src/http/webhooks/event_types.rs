@@ -9,7 +9,6 @@ use sqlx::types::Json;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::delivery::catalogue::{PLATFORM_TYPES, PlatformType, platform_type};
 use crate::delivery::filter;
@@ -127,16 +126,16 @@ fn schema(s: Option<Value>) -> ApiResult<Option<Json<Value>>> {
 }
 
 /// The account an event-type route acts on, as the plain `Uuid` event types are still keyed by.
-fn account_of(auth: &Auth, q: &AccountQuery) -> ApiResult<Uuid> {
+fn account_of(auth: &Auth, q: &AccountQuery) -> ApiResult<AccountId> {
     match (&q.account_id, auth.account_id) {
         (Some(raw), _) => {
             let id: AccountId = raw
                 .parse()
                 .map_err(|_| ApiError::field("account_id", "is not an account id"))?;
             auth.require_account(id)?;
-            Ok(id.into_uuid())
+            Ok(id)
         }
-        (None, Some(own)) => Ok(own.into_uuid()),
+        (None, Some(own)) => Ok(own),
         (None, None) => Err(ApiError::field("account_id", "is required with an admin key")),
     }
 }

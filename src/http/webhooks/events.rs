@@ -219,7 +219,7 @@ async fn list_events(
     .page()?;
     let rows = state
         .store
-        .list_events(account.id.into(), q.event_type.as_deref(), page)
+        .list_events(account.id, q.event_type.as_deref(), page)
         .await?;
     Ok(ApiPage::from_rows(rows, page, |e| e.id, EventOut::from))
 }

@@ -1,6 +1,7 @@
 //! Telegram behind the platform seam: the pure parser and renderer, the outbound pacing per
 //! bot, and the Bot API client, put together as one [`Platform`].
 
+use crate::model::ids::BotId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -8,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use uuid::Uuid;
 
 use super::api::{BotApi, CallError};
 use super::ratelimit::RatePlanner;
@@ -29,7 +29,7 @@ pub struct Telegram {
     pub(super) api: BotApi,
     /// Whether replies are paced under Telegram's outbound limits.
     pace_outbound: bool,
-    planners: Mutex<HashMap<Uuid, RatePlanner>>,
+    planners: Mutex<HashMap<BotId, RatePlanner>>,
 }
 
 impl Telegram {
@@ -98,7 +98,7 @@ impl Platform for Telegram {
         Some(to_call(remove_keyboard(chat(chat_id), message_id)))
     }
 
-    fn reserve(&self, bot_id: Uuid, call: &PlatformCall, now_ms: i64, max_wait_ms: i64) -> Result<i64, i64> {
+    fn reserve(&self, bot_id: BotId, call: &PlatformCall, now_ms: i64, max_wait_ms: i64) -> Result<i64, i64> {
         if !self.pace_outbound {
             return Ok(now_ms);
         }
@@ -123,7 +123,7 @@ impl Platform for Telegram {
     fn send<'a>(
         &'a self,
         token: &'a Secret<String>,
-        bot_id: Uuid,
+        bot_id: BotId,
         call: PlatformCall,
         media: &'a MediaLibrary,
     ) -> BoxFuture<'a, SendReport> {
@@ -268,10 +268,17 @@ mod tests {
             )
             .remove(0),
         );
-        assert_eq!(offline().reserve(Uuid::nil(), &call, 1_000, 1_500), Ok(1_000));
+        assert_eq!(
+            offline().reserve(BotId::from_uuid(uuid::Uuid::nil()), &call, 1_000, 1_500),
+            Ok(1_000)
+        );
         let paced = Telegram::new("http://127.0.0.1:9", Duration::from_secs(1), true).unwrap();
         let slots: Vec<i64> = (0..4)
-            .map(|_| paced.reserve(Uuid::nil(), &call, 1_000, 1_500).unwrap())
+            .map(|_| {
+                paced
+                    .reserve(BotId::from_uuid(uuid::Uuid::nil()), &call, 1_000, 1_500)
+                    .unwrap()
+            })
             .collect();
         assert!(
             slots[3] > 1_000,

@@ -3,7 +3,7 @@
 //! mapping; removal; and a periodic repair of broken registrations that one node at a time
 //! performs.
 
-use uuid::Uuid;
+use crate::model::ids::BotId;
 
 use super::api::{CallError, WebhookConfig, WebhookStatus};
 use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
@@ -17,7 +17,7 @@ const SECRET_PURPOSE: &str = "telegram_secret_token";
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
     #[error("no active Telegram credentials for bot {0}")]
-    NoCredential(Uuid),
+    NoCredential(BotId),
     #[error("public_url is not configured; set HOOKLINE_PUBLIC_URL to the address Telegram can reach")]
     NoPublicUrl,
     #[error("the stored Telegram token cannot be decrypted (was the master key changed?)")]
@@ -49,7 +49,7 @@ pub struct SetOptions {
 }
 
 /// The URL Telegram posts this bot's updates to.
-pub fn webhook_url(public_url: &str, bot_id: Uuid) -> String {
+pub fn webhook_url(public_url: &str, bot_id: BotId) -> String {
     format!("{}/v1/api/webhooks/telegram/{bot_id}", public_url.trim_end_matches('/'))
 }
 
@@ -58,7 +58,7 @@ pub fn valid_secret_token(s: &str) -> bool {
     (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-async fn active_token(rt: &Registrar<'_>, bot_id: Uuid) -> Result<Secret<String>, WebhookError> {
+async fn active_token(rt: &Registrar<'_>, bot_id: BotId) -> Result<Secret<String>, WebhookError> {
     let credential = rt.store.get_credential(bot_id, PLATFORM).await?;
     let credential = credential
         .filter(|c| c.is_active)
@@ -69,7 +69,7 @@ async fn active_token(rt: &Registrar<'_>, bot_id: Uuid) -> Result<Secret<String>
 }
 
 /// Register (or re-register) the bot's webhook and return Telegram's view of it.
-pub async fn register(rt: &Registrar<'_>, bot_id: Uuid, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
+pub async fn register(rt: &Registrar<'_>, bot_id: BotId, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
     let public_url = rt.public_url.ok_or(WebhookError::NoPublicUrl)?;
     let url = webhook_url(public_url, bot_id);
@@ -96,7 +96,7 @@ pub async fn register(rt: &Registrar<'_>, bot_id: Uuid, options: SetOptions) -> 
     rt.platform.webhook_status(&token).await.map_err(WebhookError::Telegram)
 }
 
-pub async fn status(rt: &Registrar<'_>, bot_id: Uuid) -> Result<WebhookStatus, WebhookError> {
+pub async fn status(rt: &Registrar<'_>, bot_id: BotId) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
     let info = rt
         .platform
@@ -108,7 +108,7 @@ pub async fn status(rt: &Registrar<'_>, bot_id: Uuid) -> Result<WebhookStatus, W
 }
 
 /// Remove the webhook at Telegram and forget the secret token.
-pub async fn unregister(rt: &Registrar<'_>, bot_id: Uuid) -> Result<(), WebhookError> {
+pub async fn unregister(rt: &Registrar<'_>, bot_id: BotId) -> Result<(), WebhookError> {
     let token = active_token(rt, bot_id).await?;
     rt.platform
         .remove_webhook(&token)
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn url_is_under_the_public_base() {
-        let id = Uuid::nil();
+        let id = BotId::from_uuid(uuid::Uuid::nil());
         assert_eq!(
             webhook_url("https://h.example/", id),
             format!("https://h.example/v1/api/webhooks/telegram/{id}")

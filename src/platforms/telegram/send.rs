@@ -3,6 +3,7 @@
 //! understood: a forgotten `file_id` is uploaded again, a text Telegram cannot parse as HTML
 //! goes as plain text, and media nobody has is left out so the rest still reaches the user.
 
+use crate::model::ids::BotId;
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
@@ -38,7 +39,7 @@ impl Telegram {
     pub(super) async fn send_call(
         &self,
         token: &Secret<String>,
-        bot_id: Uuid,
+        bot_id: BotId,
         call: PlatformCall,
         media: &MediaLibrary,
     ) -> SendReport {
@@ -81,7 +82,7 @@ impl Telegram {
     async fn send_resolved(
         &self,
         token: &Secret<String>,
-        bot_id: Uuid,
+        bot_id: BotId,
         call: &mut ApiCall,
         media: &MediaLibrary,
     ) -> (Result<Sent, CallError>, Vec<String>) {
@@ -135,7 +136,7 @@ impl Telegram {
 /// Resolve scenario media aliases, scoped to the bot: a stored file goes by its cached
 /// Telegram file id, or is uploaded (`upload_all` skips the cache); an alias that names no
 /// stored file is passed to Telegram as a file id, as written.
-async fn resolve_media(media: &MediaLibrary, bot_id: Uuid, call: &mut ApiCall, upload_all: bool) -> Resolved {
+async fn resolve_media(media: &MediaLibrary, bot_id: BotId, call: &mut ApiCall, upload_all: bool) -> Resolved {
     let mut out = Resolved {
         uploads: Uploads::new(),
         uses: Vec::new(),
