@@ -14,11 +14,11 @@ mod media_content;
 mod middleware;
 mod openapi_errors;
 mod ops;
+pub mod outbound_webhooks;
 pub mod scenarios;
 pub mod server;
 mod state;
 pub mod telegram;
-pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -74,7 +74,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(dialogs::router())
         .merge(telegram::router())
         .merge(media::router())
-        .merge(webhooks::router())
+        .merge(outbound_webhooks::router())
 }
 
 /// The OpenAPI document, generated from the code.

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::chat_write::{ChatWrite, DialogChange, TimerChange};
 use super::chats::to_json;
+use super::multi_row::{self as rows, Style, insert_values, values};
 use super::platform_events::{PlatformEvent, publish_platform_events};
-use super::webhook_rows::{self as rows, Style, insert_values, values};
 use super::{Store, StoreError, StoreResult, new_id, on_db};
 
 /// Most rows in one statement (a power of two, so statement texts stay few and cached).

@@ -5,7 +5,7 @@
 //!
 //! Rows still to do (a pending reply) are never removed, however old.
 
-use super::webhook_log::first_id_at;
+use super::delivery_log::first_id_at;
 use super::{Store, StoreResult, on_db};
 
 /// The chat tables' finished rows, oldest first, each removed in chunks of `chunk`.

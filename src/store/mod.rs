@@ -30,6 +30,8 @@ mod checkpoint;
 mod config_cache;
 mod credentials;
 mod deadline;
+mod delivery_log;
+mod delivery_queue;
 mod discard;
 #[cfg(test)]
 pub(crate) mod faults;
@@ -37,32 +39,30 @@ mod health;
 mod media;
 mod media_downloads;
 mod migrations;
+mod multi_row;
+mod outbound_endpoints;
 #[cfg(test)]
 mod plans;
 pub(crate) mod platform_events;
 #[cfg(test)]
 mod queue_contract_tests;
 mod scenarios;
-mod webhook_endpoints;
-mod webhook_log;
-mod webhook_queue;
-mod webhook_rows;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
 pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
 pub use credentials::{BotWithCredential, Credential};
+pub use delivery_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
+pub use delivery_queue::{
+    AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,
+};
 pub use health::{RETRY_AFTER_FAILURE, Worker, WorkerHealth};
 pub use media::{
     MediaAlias, MediaFile, NewMedia, SOURCE_UPLOAD, SOURCE_USER, STATUS_FAILED, STATUS_STORED, STATUS_TOO_LARGE,
 };
 pub use media_downloads::{DownloadEnd, DownloadJob, IncomingRow, STATUS_PENDING};
+pub use outbound_endpoints::{EndpointRow, EventTypeRow, StoredHeader};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
-pub use webhook_endpoints::{EndpointRow, EventTypeRow, StoredHeader};
-pub use webhook_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
-pub use webhook_queue::{
-    AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,
-};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -168,11 +168,11 @@ pub(crate) enum Db {
 }
 
 impl Db {
-    /// How this backend's multi-row statements write placeholders (see `webhook_rows`).
-    pub(crate) fn style(&self) -> webhook_rows::Style {
+    /// How this backend's multi-row statements write placeholders (see `multi_row`).
+    pub(crate) fn style(&self) -> multi_row::Style {
         match self {
-            Db::Sqlite { .. } => webhook_rows::Style::Question,
-            Db::Postgres(_) => webhook_rows::Style::Dollar,
+            Db::Sqlite { .. } => multi_row::Style::Question,
+            Db::Postgres(_) => multi_row::Style::Dollar,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! query that bound its status as a parameter, say, would quietly scan every reply ever sent.
 
 use super::chats::{CHAT_HEAD, DUE_CHATS};
-use super::webhook_queue::CLAIM_SQLITE;
+use super::delivery_queue::CLAIM_SQLITE;
 use super::{Db, Store};
 
 /// SQLite's plan for `sql`, its steps' details joined.

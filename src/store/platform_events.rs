@@ -77,7 +77,7 @@ pub(super) fn fan_out<'e>(
 }
 
 /// Most delivery rows in one statement (fewer on PostgreSQL, whose statements stay near
-/// `webhook_rows::PG_STATEMENT_BYTES`).
+/// `multi_row::PG_STATEMENT_BYTES`).
 pub(super) const DELIVERY_ROWS: usize = 1_024;
 
 /// Insert pending deliveries `(account, event, endpoint)` in multi-row statements, on `$tx`.
@@ -87,7 +87,7 @@ macro_rules! insert_deliveries {
         let now: i64 = $now;
         let deliveries: &[(uuid::Uuid, uuid::Uuid, uuid::Uuid)] = $deliveries;
         // Four ids and three timestamps, with their framing: about 120 bytes a row.
-        let parts = $crate::store::webhook_rows::parts(
+        let parts = $crate::store::multi_row::parts(
             style,
             deliveries,
             7,
@@ -95,7 +95,7 @@ macro_rules! insert_deliveries {
             |_| 120,
         );
         for part in parts {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe($crate::store::webhook_rows::insert_deliveries(
+            let mut q = sqlx::query(sqlx::AssertSqlSafe($crate::store::multi_row::insert_deliveries(
                 style, part.rows,
             )));
             for (account_id, event_id, endpoint_id) in part.items {
@@ -121,8 +121,8 @@ pub(super) use insert_deliveries;
 /// Evaluates to the number of deliveries written; fails with `sqlx::Error`.
 macro_rules! publish_platform_events {
     ($tx:ident, $style:expr, $events:expr, $now:expr) => {{
+        use $crate::store::multi_row as rows;
         use $crate::store::platform_events as pe;
-        use $crate::store::webhook_rows as rows;
         let style = $style;
         let now: i64 = $now;
         let events: &[pe::PlatformEvent<'_>] = $events;

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use super::webhook_queue::{AttemptRecord, EventToWrite, NextState, PublishBatch, QueueWrite};
+use super::delivery_queue::{AttemptRecord, EventToWrite, NextState, PublishBatch, QueueWrite};
 use super::{Store, new_id, now_ms};
 use crate::config::{DatabaseConfig, SqliteSync};
 use crate::model::ids::{AccountId, AttemptId, DeliveryId, EventId};
@@ -39,7 +39,7 @@ async fn publish(store: &Store, account_id: AccountId, ids: &[&str]) {
     store.write_group(&[batch], &[], now_ms()).await.unwrap();
 }
 
-fn outcome(owner: Uuid, claimed: &super::webhook_queue::Claimed, next: NextState) -> QueueWrite {
+fn outcome(owner: Uuid, claimed: &super::delivery_queue::Claimed, next: NextState) -> QueueWrite {
     QueueWrite::Outcome {
         owner,
         next,
@@ -78,7 +78,7 @@ async fn contract(store: Store) {
         store.claim_due(b, now, LEASE_MS, 2)
     );
     let (x, y) = (x.unwrap(), y.unwrap());
-    let ids = |c: &[super::webhook_queue::Claimed]| c.iter().map(|c| c.id).collect::<HashSet<_>>();
+    let ids = |c: &[super::delivery_queue::Claimed]| c.iter().map(|c| c.id).collect::<HashSet<_>>();
     let all: Vec<DeliveryId> = first.iter().chain(&x).chain(&y).map(|c| c.id).collect();
     assert_eq!(
         all.iter().collect::<HashSet<_>>().len(),

@@ -11,8 +11,8 @@ use super::{Db, Store, StoreError, StoreResult, on_db};
 use crate::model::filter::Subscription;
 use crate::model::ids::{AccountId, AttemptId, DeliveryId, EndpointId, EventId};
 
+use super::multi_row as rows;
 use super::platform_events as pe;
-use super::webhook_rows as rows;
 use rows::Style;
 
 /// One event to publish; `payload` is the JSON text as it will be delivered.
