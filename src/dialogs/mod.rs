@@ -141,8 +141,8 @@ const MAX_REPLANS: usize = 8;
 impl Runtime {
     /// The parts registering a platform's webhooks takes; `None` for a platform this process
     /// does not serve.
-    pub fn registrar(&self, platform: &str) -> Option<crate::platforms::telegram::registration::Registrar<'_>> {
-        Some(crate::platforms::telegram::registration::Registrar {
+    pub fn registrar(&self, platform: &str) -> Option<crate::platforms::registration::Registrar<'_>> {
+        Some(crate::platforms::registration::Registrar {
             store: &self.store,
             cipher: &self.cipher,
             platform: self.platforms.get(platform)?.as_ref(),

@@ -217,7 +217,7 @@ impl Runtime {
         let response = match report.outcome {
             Ok(response) => response,
             Err(e) => {
-                return match self.after_failure(id, attempts + 1, &report.call, e).await {
+                return match self.after_failure(id, attempts + 1, report.moved.as_ref(), e).await {
                     Ok(true) => Next::Go,
                     Ok(false) => Next::Stop,
                     Err(e) => {
@@ -245,7 +245,7 @@ impl Runtime {
         &self,
         id: Uuid,
         attempt: i32,
-        call: &PlatformCall,
+        moved: Option<&PlatformCall>,
         error: CallError,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
@@ -262,9 +262,9 @@ impl Runtime {
                     .await?;
                 Ok(false)
             }
-            CallError::Migrated(_) => {
+            CallError::Migrated(_) if moved.is_some() => {
                 // The adapter addressed the call to the new chat already.
-                let text = serde_json::to_string(call).map_err(|e| StoreError::Encode(e.to_string()))?;
+                let text = serde_json::to_string(&moved).map_err(|e| StoreError::Encode(e.to_string()))?;
                 self.store
                     .outbox_retry(id, now, &error.to_string(), Some(&text))
                     .await?;

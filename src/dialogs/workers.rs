@@ -148,9 +148,11 @@ pub fn spawn(rt: Arc<Runtime>, tasks: &tokio_util::task::TaskTracker, shutdown: 
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
-                    let Some(registrar) = rt.registrar("telegram") else { continue };
-                    if let Err(e) = crate::platforms::telegram::registration::refresh_broken(&registrar).await {
-                        tracing::warn!(error = %e, "webhook refresh failed");
+                    for name in rt.platforms.names() {
+                        let Some(registrar) = rt.registrar(name) else { continue };
+                        if let Err(e) = crate::platforms::registration::refresh_broken(&registrar).await {
+                            tracing::warn!(platform = name, error = %e, "webhook refresh failed");
+                        }
                     }
                 },
             }

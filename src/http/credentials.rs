@@ -17,7 +17,7 @@ use super::bots::{BotOut, load_bot};
 use super::extract::{ApiJson, ApiOk, Created, Envelope, ErrorEnvelope};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::platforms::telegram::registration::{self, SetOptions};
+use crate::platforms::registration::{self, SetOptions};
 use crate::platforms::token_purpose;
 use crate::store::{BotPatch, Credential, rfc3339};
 

@@ -22,7 +22,7 @@ use crate::dialogs::ProcessError;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::platforms::WebhookStatus;
-use crate::platforms::telegram::registration::{self, SetOptions, WebhookError};
+use crate::platforms::registration::{self, SetOptions, WebhookError};
 use crate::secrets::Secret;
 use crate::store::{now_ms, rfc3339};
 
@@ -122,7 +122,7 @@ async fn receive_update(
     let expected = bot
         .secret_token_sealed
         .as_deref()
-        .and_then(|s| registration::open_secret(&state.cipher, s));
+        .and_then(|s| registration::open_secret(&state.cipher, PLATFORM, s));
     // Telegram's proof is a header: it is checked before the body is read.
     match expected {
         Some(expected) if telegram.verify(req.headers(), &[], &expected) => {}
@@ -273,12 +273,12 @@ fn webhook_error(e: WebhookError) -> ApiError {
     match e {
         WebhookError::NoCredential(_) => ApiError::not_found("active Telegram credentials"),
         WebhookError::NoPublicUrl => ApiError::validation(e.to_string()),
-        WebhookError::Telegram(inner) if !inner.is_retryable() => ApiError::new(
+        WebhookError::Platform(inner) if !inner.is_retryable() => ApiError::new(
             StatusCode::BAD_REQUEST,
             "TELEGRAM_ERROR",
             format!("Telegram API error: {inner}"),
         ),
-        WebhookError::Telegram(inner) => ApiError::new(
+        WebhookError::Platform(inner) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "TELEGRAM_UNAVAILABLE",
             format!("Telegram API error: {inner}"),

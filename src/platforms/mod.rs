@@ -7,6 +7,7 @@
 
 pub mod inbound;
 pub mod outbound;
+pub mod registration;
 pub mod telegram;
 
 use crate::model::ids::BotId;
@@ -123,6 +124,13 @@ impl Platforms {
 
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Platform>> {
         self.by_name.get(name)
+    }
+
+    /// The names of the platforms served, in a stable order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = self.by_name.keys().copied().collect();
+        names.sort_unstable();
+        names
     }
 
     /// The longest any platform's call may take.

@@ -2,16 +2,41 @@
 //! own request, kept as data so the outbox can store it), how a send ended, and what a
 //! webhook registration looks like.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::secrets::Secret;
 
 /// One request to a platform's API, as its adapter rendered it. Dialogs and the store carry it
-/// unread; only the adapter that made it sends it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PlatformCall(pub Value);
+/// unread; only the adapter that made it sends it. Shared, not copied: a reply is held by the
+/// chat's write and by the request that sends it at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlatformCall(Arc<Value>);
+
+impl PlatformCall {
+    pub fn new(call: Value) -> PlatformCall {
+        PlatformCall(Arc::new(call))
+    }
+
+    /// The call as JSON, for its adapter to read.
+    pub fn json(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl Serialize for PlatformCall {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PlatformCall {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Value::deserialize(deserializer).map(PlatformCall::new)
+    }
+}
 
 /// Why a call did not succeed, classified so the outbox knows what to do. Messages never
 /// contain a token or a request URL.
@@ -62,9 +87,9 @@ impl CallError {
 pub struct SendReport {
     /// Done: what to record with the reply (the platform's message ids, …); or why not.
     pub outcome: Result<Value, CallError>,
-    /// The call as it should be stored for a retry: after [`CallError::Migrated`] it is
-    /// already addressed to the new chat.
-    pub call: PlatformCall,
+    /// After [`CallError::Migrated`], the call addressed to the new chat, to store for the
+    /// retry; `None` otherwise.
+    pub moved: Option<PlatformCall>,
     /// Scenario media neither in the library nor known to the platform: the rest was sent
     /// without it, and the dialog should say so.
     pub missing_media: Vec<String>,

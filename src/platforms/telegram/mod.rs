@@ -20,7 +20,6 @@ mod api_types;
 pub mod degrade;
 mod platform;
 pub mod ratelimit;
-pub mod registration;
 pub mod render;
 mod send;
 pub mod update;

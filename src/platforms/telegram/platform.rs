@@ -9,11 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use serde::Deserialize;
 
 use super::api::{BotApi, CallError};
 use super::ratelimit::RatePlanner;
 use super::render::{ApiCall, answer_callback, escape_html, remove_keyboard, render};
 use super::update::parse_update;
+use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
 use crate::media::MediaLibrary;
 use crate::platforms::{
     BodyError, Choice, FetchError, Inbound, Platform, PlatformCall, SendReport, WebhookSetup, WebhookStatus,
@@ -63,7 +65,7 @@ fn chat(chat_id: &str) -> i64 {
 }
 
 fn to_call(call: ApiCall) -> PlatformCall {
-    PlatformCall(serde_json::to_value(call).unwrap_or_default())
+    PlatformCall::new(serde_json::to_value(call).unwrap_or_default())
 }
 
 impl Platform for Telegram {
@@ -102,7 +104,7 @@ impl Platform for Telegram {
         if !self.pace_outbound {
             return Ok(now_ms);
         }
-        let Ok(call) = serde_json::from_value::<ApiCall>(call.0.clone()) else {
+        let Ok(call) = ApiCall::deserialize(call.json()) else {
             return Ok(now_ms);
         };
         let (true, Some(chat)) = (call.is_message(), call.chat_id()) else {
@@ -160,7 +162,15 @@ impl Platform for Telegram {
         token: &'a Secret<String>,
         setup: &'a WebhookSetup,
     ) -> BoxFuture<'a, Result<(), CallError>> {
-        self.api.set_webhook(token, setup).boxed()
+        async move {
+            let mut setup = setup.clone();
+            // Unless told otherwise, Telegram sends only the update kinds hookline acts on.
+            setup
+                .allowed_updates
+                .get_or_insert_with(|| DEFAULT_ALLOWED_UPDATES.iter().map(|s| s.to_string()).collect());
+            self.api.set_webhook(token, &setup).await
+        }
+        .boxed()
     }
 
     fn webhook_status<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<WebhookStatus, CallError>> {
@@ -233,11 +243,11 @@ mod tests {
         };
         let ack = tg.acknowledge(&choice, Some("ok".into())).unwrap();
         assert_eq!(
-            ack.0,
+            *ack.json(),
             serde_json::to_value(answer_callback("cb-1", Some("ok".into()))).unwrap()
         );
         let retire = tg.retire_keyboard("-100", &choice).unwrap();
-        assert_eq!(retire.0, serde_json::to_value(remove_keyboard(-100, 77)).unwrap());
+        assert_eq!(*retire.json(), serde_json::to_value(remove_keyboard(-100, 77)).unwrap());
         let no_message = Choice {
             id: None,
             message_id: None,
@@ -253,7 +263,10 @@ mod tests {
             .into_iter()
             .map(|c| serde_json::to_value(c).unwrap())
             .collect();
-        assert_eq!(rendered.into_iter().map(|c| c.0).collect::<Vec<_>>(), direct);
+        assert_eq!(
+            rendered.into_iter().map(|c| c.json().clone()).collect::<Vec<_>>(),
+            direct
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use crate::model::ids::BotId;
 use std::collections::HashSet;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -43,18 +44,15 @@ impl Telegram {
         call: PlatformCall,
         media: &MediaLibrary,
     ) -> SendReport {
-        let mut call: ApiCall = match serde_json::from_value(call.0.clone()) {
-            Ok(c) => c,
-            Err(_) => {
-                return SendReport {
-                    outcome: Err(CallError::Permanent {
-                        code: 0,
-                        description: "unreadable call".into(),
-                    }),
-                    call,
-                    missing_media: Vec::new(),
-                };
-            }
+        let Ok(mut call) = ApiCall::deserialize(call.json()) else {
+            return SendReport {
+                outcome: Err(CallError::Permanent {
+                    code: 0,
+                    description: "unreadable call".into(),
+                }),
+                moved: None,
+                missing_media: Vec::new(),
+            };
         };
         let (outcome, missing_media) = self.send_resolved(token, bot_id, &mut call, media).await;
         let outcome = match outcome {
@@ -67,12 +65,16 @@ impl Telegram {
             Err(e) => e.label(),
         };
         metrics::counter!("telegram_sends_total", "method" => call.method(), "outcome" => label).increment(1);
-        if let Err(CallError::Migrated(to)) = &outcome {
-            call.retarget(*to);
-        }
+        let moved = match &outcome {
+            Err(CallError::Migrated(to)) => {
+                call.retarget(*to);
+                Some(PlatformCall::new(serde_json::to_value(&call).unwrap_or(Value::Null)))
+            }
+            _ => None,
+        };
         SendReport {
             outcome,
-            call: PlatformCall(serde_json::to_value(&call).unwrap_or(Value::Null)),
+            moved,
             missing_media,
         }
     }

@@ -1,29 +1,31 @@
-//! Registering a bot's inbound webhook with Telegram (where Telegram posts its updates): a fresh
-//! random secret token on every registration, stored sealed and checked on every update; status
-//! mapping; removal; and a periodic repair of broken registrations that one node at a time
-//! performs.
+//! Registering a bot's inbound platform webhook with its platform (where the platform posts its
+//! updates), through the [`Platform`] seam: a fresh random secret token on every registration,
+//! stored sealed and checked on every update; status; removal; and a periodic repair of broken
+//! registrations that one node at a time performs.
 
 use crate::model::ids::BotId;
-
-use super::api::{CallError, WebhookConfig, WebhookStatus};
-use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
-use crate::platforms::{Platform, token_purpose};
+use crate::platforms::{CallError, Platform, WebhookSetup, WebhookStatus, token_purpose};
 use crate::secrets::{Cipher, Secret, random_token};
 use crate::store::{Store, StoreError, now_ms};
 
-const PLATFORM: &str = "telegram";
-const SECRET_PURPOSE: &str = "telegram_secret_token";
+/// The purpose string sealing a platform's registered secret token.
+fn secret_purpose(platform: &str) -> &'static str {
+    match platform {
+        "telegram" => "telegram_secret_token",
+        _ => "platform_secret_token",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    #[error("no active Telegram credentials for bot {0}")]
+    #[error("no active credentials of the platform for bot {0}")]
     NoCredential(BotId),
-    #[error("public_url is not configured; set HOOKLINE_PUBLIC_URL to the address Telegram can reach")]
+    #[error("public_url is not configured; set HOOKLINE_PUBLIC_URL to the address the platform can reach")]
     NoPublicUrl,
-    #[error("the stored Telegram token cannot be decrypted (was the master key changed?)")]
+    #[error("the stored platform token cannot be decrypted (was the master key changed?)")]
     Token,
-    #[error("Telegram API error: {0}")]
-    Telegram(CallError),
+    #[error("platform API error: {0}")]
+    Platform(CallError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -48,9 +50,12 @@ pub struct SetOptions {
     pub allowed_updates: Option<Vec<String>>,
 }
 
-/// The URL Telegram posts this bot's updates to.
-pub fn webhook_url(public_url: &str, bot_id: BotId) -> String {
-    format!("{}/v1/api/webhooks/telegram/{bot_id}", public_url.trim_end_matches('/'))
+/// The URL the platform posts this bot's updates to.
+pub fn webhook_url(public_url: &str, platform: &str, bot_id: BotId) -> String {
+    format!(
+        "{}/v1/api/webhooks/{platform}/{bot_id}",
+        public_url.trim_end_matches('/')
+    )
 }
 
 /// A secret token is 1–256 characters of `A-Z a-z 0-9 _ -` (Telegram's rule).
@@ -59,41 +64,38 @@ pub fn valid_secret_token(s: &str) -> bool {
 }
 
 async fn active_token(rt: &Registrar<'_>, bot_id: BotId) -> Result<Secret<String>, WebhookError> {
-    let credential = rt.store.get_credential(bot_id, PLATFORM).await?;
+    let credential = rt.store.get_credential(bot_id, rt.platform.name()).await?;
     let credential = credential
         .filter(|c| c.is_active)
         .ok_or(WebhookError::NoCredential(bot_id))?;
     rt.cipher
-        .open_string(token_purpose(PLATFORM), &credential.token_sealed)
+        .open_string(token_purpose(rt.platform.name()), &credential.token_sealed)
         .map_err(|_| WebhookError::Token)
 }
 
-/// Register (or re-register) the bot's webhook and return Telegram's view of it.
+/// Register (or re-register) the bot's webhook and return the platform's view of it.
 pub async fn register(rt: &Registrar<'_>, bot_id: BotId, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
     let token = active_token(rt, bot_id).await?;
     let public_url = rt.public_url.ok_or(WebhookError::NoPublicUrl)?;
-    let url = webhook_url(public_url, bot_id);
+    let name = rt.platform.name();
+    let url = webhook_url(public_url, name, bot_id);
     let secret = options.secret_token.unwrap_or_else(|| Secret::new(random_token(32)));
-    let config = WebhookConfig {
+    let config = WebhookSetup {
         url: url.clone(),
         secret_token: Some(secret.clone()),
-        allowed_updates: Some(
-            options
-                .allowed_updates
-                .unwrap_or_else(|| DEFAULT_ALLOWED_UPDATES.iter().map(|s| s.to_string()).collect()),
-        ),
+        allowed_updates: options.allowed_updates,
         max_connections: Some(options.max_connections.unwrap_or(40)),
         drop_pending_updates: options.drop_pending_updates,
     };
     rt.platform
         .register_webhook(&token, &config)
         .await
-        .map_err(WebhookError::Telegram)?;
-    let sealed = rt.cipher.seal(SECRET_PURPOSE, secret.expose().as_bytes());
+        .map_err(WebhookError::Platform)?;
+    let sealed = rt.cipher.seal(secret_purpose(name), secret.expose().as_bytes());
     rt.store
-        .set_webhook_state(bot_id, PLATFORM, Some(&url), Some(&sealed))
+        .set_webhook_state(bot_id, name, Some(&url), Some(&sealed))
         .await?;
-    rt.platform.webhook_status(&token).await.map_err(WebhookError::Telegram)
+    rt.platform.webhook_status(&token).await.map_err(WebhookError::Platform)
 }
 
 pub async fn status(rt: &Registrar<'_>, bot_id: BotId) -> Result<WebhookStatus, WebhookError> {
@@ -102,29 +104,31 @@ pub async fn status(rt: &Registrar<'_>, bot_id: BotId) -> Result<WebhookStatus, 
         .platform
         .webhook_status(&token)
         .await
-        .map_err(WebhookError::Telegram)?;
-    rt.store.touch_webhook_checked(bot_id, PLATFORM).await?;
+        .map_err(WebhookError::Platform)?;
+    rt.store.touch_webhook_checked(bot_id, rt.platform.name()).await?;
     Ok(info)
 }
 
-/// Remove the webhook at Telegram and forget the secret token.
+/// Remove the webhook at the platform and forget the secret token.
 pub async fn unregister(rt: &Registrar<'_>, bot_id: BotId) -> Result<(), WebhookError> {
     let token = active_token(rt, bot_id).await?;
     rt.platform
         .remove_webhook(&token)
         .await
-        .map_err(WebhookError::Telegram)?;
-    rt.store.set_webhook_state(bot_id, PLATFORM, None, None).await?;
-    rt.store.clear_secret_token(bot_id, PLATFORM).await?;
+        .map_err(WebhookError::Platform)?;
+    rt.store
+        .set_webhook_state(bot_id, rt.platform.name(), None, None)
+        .await?;
+    rt.store.clear_secret_token(bot_id, rt.platform.name()).await?;
     Ok(())
 }
 
-/// The secret token Telegram must send with this bot's updates, if one was registered.
-pub fn open_secret(cipher: &Cipher, sealed: &[u8]) -> Option<Secret<String>> {
-    cipher.open_string(SECRET_PURPOSE, sealed).ok()
+/// The secret token the platform must send with this bot's updates, if one was registered.
+pub fn open_secret(cipher: &Cipher, platform: &str, sealed: &[u8]) -> Option<Secret<String>> {
+    cipher.open_string(secret_purpose(platform), sealed).ok()
 }
 
-/// Whether a registration needs repair: no URL set, an error from Telegram within the last
+/// Whether a registration needs repair: no URL set, an error reported by the platform within the last
 /// hour, or more than 100 updates waiting.
 pub fn needs_refresh(status: &WebhookStatus, now_secs: i64) -> bool {
     status.url.is_empty()
@@ -140,13 +144,17 @@ pub async fn refresh_broken(rt: &Registrar<'_>) -> Result<usize, WebhookError> {
     }
     if !rt
         .store
-        .try_lease("telegram_webhook_refresh", rt.node_id, 240_000)
+        .try_lease(&format!("{}_webhook_refresh", rt.platform.name()), rt.node_id, 240_000)
         .await?
     {
         return Ok(0);
     }
     let mut repaired = 0;
-    for credential in rt.store.credentials_to_check(PLATFORM, now_ms() - 240_000, 500).await? {
+    for credential in rt
+        .store
+        .credentials_to_check(rt.platform.name(), now_ms() - 240_000, 500)
+        .await?
+    {
         match status(rt, credential.bot_id).await {
             Ok(s) if needs_refresh(&s, now_ms() / 1000) => {
                 match register(rt, credential.bot_id, SetOptions::default()).await {
@@ -203,7 +211,7 @@ mod tests {
     fn url_is_under_the_public_base() {
         let id = BotId::from_uuid(uuid::Uuid::nil());
         assert_eq!(
-            webhook_url("https://h.example/", id),
+            webhook_url("https://h.example/", "telegram", id),
             format!("https://h.example/v1/api/webhooks/telegram/{id}")
         );
     }
