@@ -8,6 +8,7 @@
 pub mod inbound;
 pub mod outbound;
 pub mod telegram;
+pub mod whatsapp;
 
 use crate::model::ids::BotId;
 use std::collections::HashMap;
