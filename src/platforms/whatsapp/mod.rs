@@ -6,17 +6,20 @@
 //! - [`parse`]: a webhook body → [`Parsed`]: one [`Inbound`](crate::platforms::Inbound) per
 //!   user message, in body order, plus the delivery receipts (`statuses`) of messages the bot
 //!   sent.
+//! - [`render`]: an engine `OutMessage` → the `POST /{phone_number_id}/messages` bodies that
+//!   deliver it (text, reply buttons, lists, media), and the read receipt of a user's message.
 //!
-//! Not built yet: rendering messages, the Graph API client (sending, media upload and
-//! download, retries and error classification), outbound pacing, the webhook routes, storing
-//! credentials (app secret, verify token, access token, phone number id), the media library's
-//! WhatsApp ids, and the `Platform` implementation that puts these pieces behind the seam in
-//! `app.rs`.
+//! Not built yet: the Graph API client (sending, media upload and download, retries and error
+//! classification), outbound pacing, the webhook routes, storing credentials (app secret,
+//! verify token, access token, phone number id), the media library's WhatsApp ids, and the
+//! `Platform` implementation that puts these pieces behind the seam in `app.rs`.
 
 pub mod parse;
+pub mod render;
 pub mod verify;
 
 pub use parse::{MAX_DEPTH, MAX_ITEMS, Origin, Parsed, ReceiptStatus, StatusReceipt, parse, update_id_of};
+pub use render::{mark_read, render};
 pub use verify::{SIGNATURE_HEADER, handshake, signature_ok};
 
 /// `s` cut to at most `max` characters, the last of them "…" when anything was cut (WhatsApp's
