@@ -9,6 +9,7 @@ pub mod inbound;
 pub mod outbound;
 pub mod registration;
 pub mod telegram;
+pub mod whatsapp;
 
 use crate::model::ids::BotId;
 use std::collections::HashMap;
