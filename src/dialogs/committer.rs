@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::ProcessError;
 use super::plan::ChatWrite;
-use crate::store::{Applied, Held, Store, StoreResult, Worker};
+use crate::store::{Applied, Held, InboxAnswer, Store, StoreResult, Worker};
 
 /// Most writes in one transaction (bounds the time a batch holds the writer).
 const MAX_BATCH: usize = 256;
@@ -27,6 +27,8 @@ enum Job {
     Chat(Box<ChatWrite>, oneshot::Sender<StoreResult<Applied>>),
     /// The platform accepted a reply: mark it sent (with the reply when someone waits for it).
     Sent(Uuid, String, Option<oneshot::Sender<StoreResult<()>>>),
+    /// The webhook's answer to an update, recorded for its later copies.
+    Answer(InboxAnswer, oneshot::Sender<StoreResult<()>>),
 }
 
 pub struct Committer {
@@ -82,6 +84,18 @@ impl Committer {
         Ok(done.await.map_err(|_| ProcessError::WriterStopped)??)
     }
 
+    /// Record an update's webhook answer (unless one is recorded already) and wait until that is
+    /// durable. Answers queued together share one commit: a commit per answer would cap the
+    /// webhook at the disk's fsync rate.
+    pub async fn record_answer(&self, answer: InboxAnswer) -> Result<(), ProcessError> {
+        let (reply, done) = oneshot::channel();
+        let lane = self.lane((answer.bot_id, answer.update_id));
+        if lane.send(Job::Answer(answer, reply)).await.is_err() {
+            return Err(ProcessError::WriterStopped);
+        }
+        Ok(done.await.map_err(|_| ProcessError::WriterStopped)??)
+    }
+
     /// Queue a sent mark for the next commit; the receiver says when it is durable. The caller
     /// may go on sending the chat's next replies meanwhile (it holds their leases), but must
     /// wait for it before anyone reads the chat's outbox. If the mark is lost (a crash before the
@@ -108,6 +122,8 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
         let mut replies = Vec::new();
         let mut sent = Vec::new();
         let mut sent_replies = Vec::new();
+        let mut answers = Vec::new();
+        let mut answer_replies = Vec::new();
         for job in jobs {
             match job {
                 Job::Chat(write, reply) => {
@@ -118,6 +134,10 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
                     sent.push((id, response));
                     sent_replies.extend(reply);
                 }
+                Job::Answer(answer, reply) => {
+                    answers.push(answer);
+                    answer_replies.push(reply);
+                }
             }
         }
         let refs: Vec<&ChatWrite> = writes.iter().map(|w| w.as_ref()).collect();
@@ -127,7 +147,14 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
             held = store.hold_writer().await.ok();
         }
         let outcome = store.apply_chat_writes_on(held.as_mut(), &refs, &sent).await;
-        if outcome.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
+        let recorded = store.record_answers(held.as_mut(), &answers).await;
+        for reply in answer_replies {
+            let _ = reply.send(match &recorded {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.for_each_waiter("the webhook answers could not be recorded")),
+            });
+        }
+        if outcome.is_err() || recorded.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
             held = None;
         }
         match &outcome {

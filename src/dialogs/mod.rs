@@ -151,6 +151,26 @@ impl Runtime {
         })
     }
 
+    /// Record the webhook's answer to an update unless one is recorded already (with other
+    /// answers and chat writes of the moment, in one commit), and return the recorded one.
+    pub async fn record_answer(
+        &self,
+        bot_id: BotId,
+        platform: &str,
+        update_id: i64,
+        answer: String,
+    ) -> Result<Option<String>, ProcessError> {
+        self.committer
+            .record_answer(crate::store::InboxAnswer {
+                bot_id,
+                platform: platform.to_string(),
+                update_id,
+                answer,
+            })
+            .await?;
+        Ok(self.store.inbox_answer(bot_id, platform, update_id).await?)
+    }
+
     /// The adapter of a platform this process serves.
     pub fn platform(&self, name: &str) -> Result<&Arc<dyn Platform>, ProcessError> {
         self.platforms.get(name).ok_or(ProcessError::UnknownPlatform)

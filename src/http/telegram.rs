@@ -226,8 +226,8 @@ async fn record_answer(state: &AppState, ack: WebhookAck) -> WebhookAck {
         return ack;
     };
     match state
-        .store
-        .inbox_answer_once(ack.bot_id, PLATFORM, ack.update_id, &text)
+        .runtime
+        .record_answer(ack.bot_id, PLATFORM, ack.update_id, text)
         .await
     {
         Ok(Some(recorded)) => serde_json::from_str(&recorded).unwrap_or(ack),

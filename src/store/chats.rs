@@ -41,6 +41,15 @@ pub struct DialogRow {
 
 const DIALOG_COLUMNS: &str = "id, bot_id, platform, chat_id, current_step, status, state, context, version, last_interaction_at, created_at, updated_at";
 
+/// A webhook answer to record for an update (see [`Store::record_answers`]).
+#[derive(Clone, Debug)]
+pub struct InboxAnswer {
+    pub bot_id: BotId,
+    pub platform: String,
+    pub update_id: i64,
+    pub answer: String,
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct HistoryRow {
     pub id: Uuid,
@@ -274,20 +283,24 @@ impl Store {
         })?)
     }
 
-    /// Record the webhook answer `update_id` got, unless one is recorded already; returns the
-    /// recorded one (this one, or the first). `None` when the update has no inbox row.
-    pub async fn inbox_answer_once(
-        &self,
-        bot_id: BotId,
-        platform: &str,
-        update_id: i64,
-        answer: &str,
-    ) -> StoreResult<Option<String>> {
+    /// Record webhook answers, each unless one is recorded already, in one transaction (one
+    /// commit for a group of them, as for chat writes).
+    pub async fn record_answers(&self, held: Option<&mut super::Held>, answers: &[InboxAnswer]) -> StoreResult<()> {
+        if answers.is_empty() {
+            return Ok(());
+        }
         on_db!(&self.db, write pool => {
-            sqlx::query("UPDATE inbox SET answer = $1 WHERE bot_id = $2 AND platform = $3 AND update_id = $4 AND answer IS NULL")
-                .bind(answer).bind(bot_id).bind(platform).bind(update_id).execute(pool).await.map(|r| r.rows_affected())
+            async {
+                let mut tx = super::begin_on(pool, held).await?;
+                for a in answers {
+                    sqlx::query("UPDATE inbox SET answer = $1 WHERE bot_id = $2 AND platform = $3 AND update_id = $4 AND answer IS NULL")
+                        .bind(&a.answer).bind(a.bot_id).bind(&a.platform).bind(a.update_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }
+            .await
         })?;
-        self.inbox_answer(bot_id, platform, update_id).await
+        Ok(())
     }
 
     /// The webhook answer recorded for `update_id`, if any.

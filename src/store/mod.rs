@@ -50,7 +50,7 @@ mod scenarios;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
-pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxResult, OutboxRow};
+pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxAnswer, InboxResult, OutboxRow};
 pub use credentials::{BotWithCredential, Credential};
 pub use delivery_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
 pub use delivery_queue::{
