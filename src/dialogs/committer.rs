@@ -146,15 +146,8 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
             // Without it the store takes a connection from the pool for the group.
             held = store.hold_writer().await.ok();
         }
-        let outcome = store.apply_chat_writes_on(held.as_mut(), &refs, &sent).await;
-        let recorded = store.record_answers(held.as_mut(), &answers).await;
-        for reply in answer_replies {
-            let _ = reply.send(match &recorded {
-                Ok(()) => Ok(()),
-                Err(e) => Err(e.for_each_waiter("the webhook answers could not be recorded")),
-            });
-        }
-        if outcome.is_err() || recorded.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
+        let outcome = store.apply_chat_writes_on(held.as_mut(), &refs, &sent, &answers).await;
+        if outcome.is_err() || rx.is_empty() || held.as_ref().is_some_and(Held::expired) {
             held = None;
         }
         match &outcome {
@@ -166,7 +159,7 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
-                for reply in sent_replies {
+                for reply in sent_replies.into_iter().chain(answer_replies) {
                     let _ = reply.send(Ok(()));
                 }
             }
@@ -177,7 +170,7 @@ async fn run_lane(store: Store, mut rx: mpsc::Receiver<Job>) {
                 for reply in replies {
                     let _ = reply.send(Err(e.for_each_waiter(context)));
                 }
-                for reply in sent_replies {
+                for reply in sent_replies.into_iter().chain(answer_replies) {
                     let _ = reply.send(Err(e.for_each_waiter(context)));
                 }
             }

@@ -50,6 +50,26 @@ pub struct InboxAnswer {
     pub answer: String,
 }
 
+pub(super) const RECORD_ANSWER: &str =
+    "UPDATE inbox SET answer = $1 WHERE bot_id = $2 AND platform = $3 AND update_id = $4 AND answer IS NULL";
+
+/// Record webhook answers on `$tx`, each unless one is recorded already. In the chat writes'
+/// own transaction: a commit per answer would cap the webhook at the disk's fsync rate.
+macro_rules! record_answers {
+    ($tx:ident, $answers:expr) => {
+        for a in $answers {
+            sqlx::query($crate::store::chats::RECORD_ANSWER)
+                .bind(&a.answer)
+                .bind(a.bot_id)
+                .bind(&a.platform)
+                .bind(a.update_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(super) use record_answers;
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct HistoryRow {
     pub id: Uuid,
@@ -283,26 +303,6 @@ impl Store {
         })?)
     }
 
-    /// Record webhook answers, each unless one is recorded already, in one transaction (one
-    /// commit for a group of them, as for chat writes).
-    pub async fn record_answers(&self, held: Option<&mut super::Held>, answers: &[InboxAnswer]) -> StoreResult<()> {
-        if answers.is_empty() {
-            return Ok(());
-        }
-        on_db!(&self.db, write pool => {
-            async {
-                let mut tx = super::begin_on(pool, held).await?;
-                for a in answers {
-                    sqlx::query("UPDATE inbox SET answer = $1 WHERE bot_id = $2 AND platform = $3 AND update_id = $4 AND answer IS NULL")
-                        .bind(&a.answer).bind(a.bot_id).bind(&a.platform).bind(a.update_id).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
-            .await
-        })?;
-        Ok(())
-    }
-
     /// The webhook answer recorded for `update_id`, if any.
     pub async fn inbox_answer(&self, bot_id: BotId, platform: &str, update_id: i64) -> StoreResult<Option<String>> {
         let answer: Option<Option<String>> = on_db!(&self.db, read pool => {
@@ -350,7 +350,7 @@ impl Store {
         writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
-        self.apply_chat_writes_on(None, writes, sent).await
+        self.apply_chat_writes_on(None, writes, sent, &[]).await
     }
 
     /// [`Store::apply_chat_writes`] on a connection the committer holds (see [`super::Held`]).
@@ -359,11 +359,15 @@ impl Store {
         mut held: Option<&mut super::Held>,
         writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
+        answers: &[InboxAnswer],
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let now = now_ms();
         // Usually the whole group goes through at once (see `chats_group`); otherwise the
         // writes are applied one by one below, which tells each its own answer.
-        match self.apply_group_at_once(held.as_deref_mut(), writes, sent, now).await {
+        match self
+            .apply_group_at_once(held.as_deref_mut(), writes, sent, answers, now)
+            .await
+        {
             Ok(Some(behind)) => {
                 return Ok(writes
                     .iter()
@@ -382,7 +386,8 @@ impl Store {
                 metrics::counter!("chat_write_groups_split_total", "why" => "error").increment(1);
             }
         }
-        self.apply_chat_writes_one_by_one(held, writes, sent, now).await
+        self.apply_chat_writes_one_by_one(held, writes, sent, answers, now)
+            .await
     }
 
     pub(super) async fn apply_chat_writes_one_by_one<C: serde::Serialize + Sync>(
@@ -390,6 +395,7 @@ impl Store {
         held: Option<&mut super::Held>,
         writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
+        answers: &[InboxAnswer],
         now: i64,
     ) -> StoreResult<Vec<StoreResult<Applied>>> {
         let style = self.db.style();
@@ -466,6 +472,7 @@ impl Store {
                     )
                     .bind(id).bind(now).bind(response).execute(&mut *tx).await?;
                 }
+                record_answers!(tx, answers);
                 tx.commit().await?;
                 self.deliveries_written(deliveries);
                 Ok::<_, StoreError>(results)

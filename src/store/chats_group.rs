@@ -406,6 +406,7 @@ impl Store {
         held: Option<&mut super::Held>,
         writes: &[&ChatWrite<C>],
         sent: &[(Uuid, String)],
+        answers: &[super::InboxAnswer],
         now: i64,
     ) -> StoreResult<Option<HashSet<Uuid>>> {
         let style = self.db.style();
@@ -474,6 +475,7 @@ impl Store {
                 deliveries = publish_platform_events!(tx, style, &events, now);
                 write_timers!(tx, writes);
                 let behind = mark_sent_and_find_behind!(tx, style, sent_runs, firsts, now);
+                super::chats::record_answers!(tx, answers);
                 Ok::<Option<HashSet<Uuid>>, StoreError>(Some(behind))
                 }
                 .await;
@@ -633,7 +635,7 @@ pub(super) mod tests {
         // On a held connection, as the committer runs it; given back before the reads below.
         let mut held = store.hold_writer().await.unwrap();
         let behind = store
-            .apply_group_at_once(Some(&mut held), &refs, &[], now_ms())
+            .apply_group_at_once(Some(&mut held), &refs, &[], &[], now_ms())
             .await
             .unwrap();
         assert_eq!(behind, Some(HashSet::new()), "new chats: no reply waits behind another");
@@ -679,7 +681,7 @@ pub(super) mod tests {
         let sent = first[0].outbox[0].id;
         assert!(
             store
-                .apply_group_at_once::<crate::platforms::PlatformCall>(None, &[], &[(sent, "{}".into())], now_ms())
+                .apply_group_at_once::<crate::platforms::PlatformCall>(None, &[], &[(sent, "{}".into())], &[], now_ms())
                 .await
                 .unwrap()
                 .is_some()
@@ -701,7 +703,7 @@ pub(super) mod tests {
         let refs: Vec<&ChatWrite> = second.iter().collect();
         assert!(
             store
-                .apply_group_at_once(None, &refs, &[], now_ms())
+                .apply_group_at_once(None, &refs, &[], &[], now_ms())
                 .await
                 .unwrap()
                 .is_none()
@@ -719,7 +721,7 @@ pub(super) mod tests {
         let fresh = write(&store, &ctx, 6, 6).await;
         assert!(
             store
-                .apply_group_at_once(None, &[&fresh, &again], &[], now_ms())
+                .apply_group_at_once(None, &[&fresh, &again], &[], &[], now_ms())
                 .await
                 .unwrap()
                 .is_none()

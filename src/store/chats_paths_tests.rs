@@ -125,7 +125,7 @@ async fn both_paths_agree(rounds: Vec<Vec<Step>>) {
         let refs: Vec<&ChatWrite> = writes.iter().collect();
         let a = grouped.apply_chat_writes(&refs, &[]).await.unwrap();
         let b = single
-            .apply_chat_writes_one_by_one(None, &refs, &[], now_ms())
+            .apply_chat_writes_one_by_one(None, &refs, &[], &[], now_ms())
             .await
             .unwrap();
         let (a, b): (Vec<_>, Vec<_>) = (a.iter().map(outcome).collect(), b.iter().map(outcome).collect());
