@@ -67,13 +67,7 @@ impl Runtime {
                 let _ = self.store.outbox_failed(row.id, "unreadable call").await;
                 continue;
             };
-            let chat = Chat {
-                adapter: adapter.as_ref(),
-                token: &token,
-                bot_id,
-                platform,
-                chat_id,
-            };
+            let chat = Chat::new(adapter.as_ref(), &token, bot_id, platform, chat_id);
             match self.send_row(&chat, row.id, row.attempts, call, Mark::Durable).await {
                 Next::Sent => {
                     sent.insert(row.id);
@@ -127,13 +121,7 @@ impl Runtime {
             }
             Some((token, adapter)) => {
                 fallback = false;
-                let chat = Chat {
-                    adapter: adapter.as_ref(),
-                    token: &token,
-                    bot_id,
-                    platform,
-                    chat_id,
-                };
+                let chat = Chat::new(adapter.as_ref(), &token, bot_id, platform, chat_id);
                 for (i, (id, call)) in rows.into_iter().enumerate() {
                     let next = self.send_row(&chat, id, 0, call, Mark::Queue(&mut marks)).await;
                     if let Next::Sent = next {
@@ -287,6 +275,24 @@ struct Chat<'a> {
     bot_id: BotId,
     platform: &'a str,
     chat_id: &'a str,
+}
+
+impl<'a> Chat<'a> {
+    fn new(
+        adapter: &'a dyn Platform,
+        token: &'a Secret<String>,
+        bot_id: BotId,
+        platform: &'a str,
+        chat_id: &'a str,
+    ) -> Chat<'a> {
+        Chat {
+            adapter,
+            token,
+            bot_id,
+            platform,
+            chat_id,
+        }
+    }
 }
 
 /// How a sent reply's mark is recorded.

@@ -113,13 +113,17 @@ pub enum FetchError {
 #[derive(Clone)]
 pub struct Platforms {
     by_name: Arc<HashMap<&'static str, Arc<dyn Platform>>>,
+    /// The longest any platform's call may take (fixed once the adapters are built).
+    longest_request_timeout: Duration,
 }
 
 impl Platforms {
     pub fn new(platforms: Vec<Arc<dyn Platform>>) -> Platforms {
+        let longest_request_timeout = platforms.iter().map(|p| p.request_timeout()).max().unwrap_or_default();
         let by_name = platforms.into_iter().map(|p| (p.name(), p)).collect();
         Platforms {
             by_name: Arc::new(by_name),
+            longest_request_timeout,
         }
     }
 
@@ -136,11 +140,7 @@ impl Platforms {
 
     /// The longest any platform's call may take.
     pub fn longest_request_timeout(&self) -> Duration {
-        self.by_name
-            .values()
-            .map(|p| p.request_timeout())
-            .max()
-            .unwrap_or_default()
+        self.longest_request_timeout
     }
 }
 
