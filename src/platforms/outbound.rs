@@ -58,6 +58,10 @@ pub enum CallError {
     /// The user blocked the bot or it was removed from the chat.
     #[error("forbidden: {0}")]
     Blocked(String),
+    /// WhatsApp: the user last wrote more than 24 hours ago, so only a template message may
+    /// reach them now. Holds the platform's error as it was sent.
+    #[error("outside the customer-service window: {0}")]
+    OutsideWindow(String),
     /// A download exceeded the caller's limit.
     #[error("file exceeds {limit} bytes")]
     TooLarge { limit: u64 },
@@ -77,6 +81,7 @@ impl CallError {
             CallError::Permanent { .. } => "rejected",
             CallError::Migrated(_) => "migrated",
             CallError::Blocked(_) => "blocked",
+            CallError::OutsideWindow(_) => "outside_window",
             CallError::TooLarge { .. } => "too_large",
         }
     }

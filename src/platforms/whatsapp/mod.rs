@@ -14,6 +14,7 @@
 //! verify token, access token, phone number id), the media library's WhatsApp ids, and the
 //! `Platform` implementation that puts these pieces behind the seam in `app.rs`.
 
+pub mod api;
 pub mod parse;
 pub mod render;
 pub mod verify;
