@@ -6,6 +6,7 @@
 //! `.ci/run`) a missing database fails them instead.
 
 mod fake_telegram;
+mod fake_whatsapp;
 mod helpers;
 
 mod accounts;
