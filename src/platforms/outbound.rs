@@ -58,8 +58,8 @@ pub enum CallError {
     /// The user blocked the bot or it was removed from the chat.
     #[error("forbidden: {0}")]
     Blocked(String),
-    /// WhatsApp: the user last wrote more than 24 hours ago, so only a template message may
-    /// reach them now. Holds the platform's error as it was sent.
+    /// The platform allows free-form messages only within a window after the user's last
+    /// message (WhatsApp's 24 hours), and the window is closed: never retried as is.
     #[error("outside the customer-service window: {0}")]
     OutsideWindow(String),
     /// A download exceeded the caller's limit.
