@@ -29,10 +29,15 @@ impl GraphApi {
     /// outside the rule above is [`CallError::Permanent`] with code 0, "media URL refused: …".
     pub async fn download(&self, token: &Secret<String>, url: &str, limit: u64) -> Result<Bytes, CallError> {
         let target = Url::parse(url).map_err(|_| refused_url("not a URL"))?;
-        let client = self.client_for(&target).await?;
-        self.fetch(&client, target, token, limit)
-            .await
-            .map_err(|e| redact(e, token.expose()))
+        // One deadline for the lookup and the transfer together, as for every other call.
+        let attempt = async {
+            let client = self.client_for(&target).await?;
+            self.fetch(&client, target.clone(), token, limit).await
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(result) => result.map_err(|e| redact(e, token.expose())),
+            Err(_) => Err(CallError::Transient("timed out: the download took too long".into())),
+        }
     }
 
     async fn fetch(
@@ -98,13 +103,12 @@ impl GraphApi {
             .map_err(|e| CallError::Transient(format!("cannot build the HTTP client: {}", e.without_url())))
     }
 
-    /// Every address of `domain`, looked up within the call timeout. A failed lookup may be a
-    /// passing DNS problem, so it is transient.
+    /// Every address of `domain`. A failed lookup may be a passing DNS problem, so it is
+    /// transient.
     async fn resolve(&self, domain: &str, port: u16) -> Result<Vec<SocketAddr>, CallError> {
-        match tokio::time::timeout(self.timeout, tokio::net::lookup_host((domain, port))).await {
-            Ok(Ok(found)) => Ok(found.collect()),
-            Ok(Err(e)) => Err(CallError::Transient(format!("cannot resolve the media host: {e}"))),
-            Err(_) => Err(CallError::Transient("timed out resolving the media host".into())),
+        match tokio::net::lookup_host((domain, port)).await {
+            Ok(found) => Ok(found.collect()),
+            Err(e) => Err(CallError::Transient(format!("cannot resolve the media host: {e}"))),
         }
     }
 }
