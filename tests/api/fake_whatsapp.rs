@@ -19,9 +19,11 @@
 //!   must answer 200 with the challenge); a failed handshake answers 400 with code 2200 and
 //!   stores nothing. `DELETE …/subscribed_apps` unsubscribes the app, as on Meta.
 //!
-//! Every call without `Authorization: Bearer …` answers 401 (code 190). Failures are scripted
-//! per kind ([`FakeWhatsApp::fail_next`]); [`FakeWhatsApp::deny_override`] makes override calls
-//! answer Meta's permission error until [`FakeWhatsApp::allow_override`].
+//! A call without `Authorization: Bearer …` answers 401 (code 190), and a path the fake does not
+//! know answers 400 (code 2500) and is recorded with kind `unknown`. Failures are scripted per
+//! kind ([`FakeWhatsApp::fail_next`]) and come before any other answer;
+//! [`FakeWhatsApp::deny_override`] makes override calls answer Meta's permission error until
+//! [`FakeWhatsApp::allow_override`].
 //!
 //! Calls are recorded when they arrive, except an override that is being set: it is recorded
 //! when its handshake is over, so `handshake_ok` is final in every recorded call.
@@ -355,20 +357,28 @@ async fn scripted(failure: Option<Failure>) -> Option<Response> {
 }
 
 async fn handle(axum::extract::State(shared): axum::extract::State<Shared>, req: Request) -> Response {
-    let Some(route) = routes::Route::of(req.method(), req.uri()) else {
-        let path = req.uri().path().to_string();
-        return graph_error(
-            400,
-            100,
-            "Unsupported request",
-            &format!("Unknown path components: {path}"),
-        );
-    };
+    let route = routes::Route::of(req.method(), req.uri());
     let token = bearer(req.headers());
     let method = req.method().to_string();
+    let path = req.uri().path().to_string();
     let (body, files) = match routes::read_body(req).await {
         Ok(read) => read,
         Err(message) => return graph_error(400, 100, "(#100) Invalid parameter", &message),
+    };
+    let Some(route) = route else {
+        // Recorded too, so a test can see a request the fake (and so Meta) would not understand.
+        shared.record(RecordedCall {
+            token,
+            kind: "unknown".into(),
+            method,
+            object_id: String::new(),
+            body,
+            files: Vec::new(),
+            handshake_ok: None,
+            at: Instant::now(),
+        });
+        let message = format!("Unknown path components: {path}");
+        return graph_error(400, 2500, &message, &message);
     };
     let mut call = RecordedCall {
         token,

@@ -179,6 +179,9 @@ fn invalid_parameter(details: &str) -> Response {
 }
 
 fn message(shared: &Shared, body: &Value) -> Response {
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return invalid_parameter("The parameter messaging_product is required.");
+    }
     if body.get("status").and_then(Value::as_str) == Some("read") {
         return ok(json!({"success": true}));
     }

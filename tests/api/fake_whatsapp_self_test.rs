@@ -98,6 +98,17 @@ async fn a_send_is_answered_with_a_wamid_and_recorded() {
     assert_eq!(wa.calls_of("read").len(), 1);
     assert_eq!(wa.calls().len(), 3);
 
+    // A request Meta would not understand is recorded, and refused as Meta does.
+    let (status, answer) = post(&wa, &format!("/v21.0/{PHONE}/nonsense"), json!({})).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_i64()),
+        (StatusCode::BAD_REQUEST, Some(2500))
+    );
+    assert_eq!(wa.calls_of("unknown").len(), 1);
+    let anonymous = json!({"to": "1", "type": "text", "text": {"body": "x"}});
+    let (_, answer) = post(&wa, &format!("/v21.0/{PHONE}/messages"), anonymous).await;
+    assert_eq!(answer["error"]["code"], 100, "messaging_product is required");
+
     // No bearer token: Meta's 401.
     let response = client()
         .post(format!("{}/v21.0/{PHONE}/messages", wa.base_url()))
