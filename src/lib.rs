@@ -27,5 +27,6 @@ pub mod model;
 pub mod platforms;
 pub mod scenario;
 pub mod secrets;
+pub mod ssrf;
 pub mod store;
 pub mod telemetry;

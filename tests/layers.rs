@@ -1,7 +1,8 @@
 //! hookline's modules form layers that depend one way only, outermost first:
 //!
 //! `main`/`cli` → `app` → `http` (with `error`, the API's answers) → `dialogs` → `delivery` →
-//! `platforms` → `scenario`, `media` → `store` → `telemetry` → `config` → `secrets` → `model`
+//! `platforms` → `scenario`, `media` → `store` → `telemetry` → `config`, `ssrf` → `secrets` →
+//! `model`
 //!
 //! A module may name its own tree and any module below it, never one above, and `scenario` and
 //! `media` not each other. This test reads every `crate::…` path in `src/` (test code aside) and
@@ -26,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("store", 7),
     ("telemetry", 8),
     ("config", 9),
+    ("ssrf", 9),
     ("secrets", 10),
     ("model", 11),
 ];

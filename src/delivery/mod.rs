@@ -19,7 +19,6 @@ pub mod retry;
 pub mod schema;
 pub mod sender;
 pub mod signing;
-pub mod ssrf;
 pub mod worker;
 pub mod writer;
 
@@ -151,7 +150,7 @@ pub(crate) struct Inner {
     pub rx: writer::WriteRx,
     /// Woken after a group with publishes commits, so workers claim at once.
     pub published: Arc<Notify>,
-    pub guard: ssrf::Guard,
+    pub guard: crate::ssrf::Guard,
     pub client: reqwest::Client,
     /// This process's lease-holder id.
     pub node_id: Uuid,
@@ -175,7 +174,7 @@ impl Delivery {
     /// [`deliveries_notify`](crate::store::Store::deliveries_notify)), waking a worker.
     /// Fails only when the HTTP client cannot be built (its TLS setup).
     pub fn new(config: &Config, published: Arc<Notify>) -> Result<Delivery, reqwest::Error> {
-        let guard = ssrf::Guard::new(config.delivery_allowed_networks.clone());
+        let guard = crate::ssrf::Guard::new(config.delivery_allowed_networks.clone());
         let (tx, rx) = mpsc::channel(65_536);
         let mut settings = Settings::from_config(config);
         if matches!(config.database, crate::config::DatabaseConfig::Postgres { .. }) {
@@ -202,7 +201,7 @@ impl Delivery {
         &self.inner.settings
     }
 
-    pub fn guard(&self) -> &ssrf::Guard {
+    pub fn guard(&self) -> &crate::ssrf::Guard {
         &self.inner.guard
     }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use super::ssrf::Guard;
+use crate::ssrf::Guard;
 
 pub const MAX_BODY_KEPT: usize = 8 * 1024;
 

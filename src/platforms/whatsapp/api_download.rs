@@ -5,7 +5,7 @@
 //! - on the configured Graph API host (same scheme, host and port as the base URL): Meta's own
 //!   host in production, a loopback fake in tests; or
 //! - `https` to a host whose every address is an ordinary public one
-//!   ([`forbidden_reason`](crate::delivery::ssrf::forbidden_reason) finds nothing). The
+//!   ([`forbidden_reason`](crate::ssrf::forbidden_reason) finds nothing). The
 //!   connection is pinned to the addresses checked, so DNS cannot answer differently between
 //!   the check and the connect.
 //!
@@ -19,9 +19,9 @@ use reqwest::Url;
 use reqwest::header::AUTHORIZATION;
 
 use super::{GraphApi, MAX_ANSWER_BYTES, bearer, classify, client_builder, network, read_limited, redact};
-use crate::delivery::ssrf::forbidden_reason;
 use crate::platforms::outbound::CallError;
 use crate::secrets::Secret;
+use crate::ssrf::forbidden_reason;
 
 impl GraphApi {
     /// Download `url` with the bearer token, refusing more than `limit` bytes

@@ -1,6 +1,7 @@
-//! SSRF guard: which addresses a delivery may reach. The classification is pure; the resolver
-//! applies it to every address DNS returns, at connect time, so a name that resolves to a public
-//! address when the endpoint is created and to 169.254.169.254 later is still refused.
+//! SSRF guard: which addresses an outbound request (a webhook delivery, a platform's media
+//! download) may reach. The classification is pure; the resolver applies it to every address
+//! DNS returns, at connect time, so a name that resolves to a public address when the endpoint
+//! is created and to 169.254.169.254 later is still refused.
 //!
 //! Only ordinary global unicast addresses pass. Everything a receiver could use to reach the
 //! host, its network or a translator in front of another network is refused: besides private,
