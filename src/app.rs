@@ -287,5 +287,10 @@ fn platforms(config: &Config) -> anyhow::Result<crate::platforms::Platforms> {
         config.telegram_outbound_rate_limit,
     )
     .map_err(|e| anyhow::anyhow!("cannot build the Telegram client: {e}"))?;
-    Ok(crate::platforms::Platforms::new(vec![Arc::new(telegram)]))
+    let whatsapp = crate::platforms::whatsapp::WhatsApp::new(&config.whatsapp)
+        .map_err(|e| anyhow::anyhow!("cannot build the WhatsApp client: {e}"))?;
+    Ok(crate::platforms::Platforms::new(vec![
+        Arc::new(telegram),
+        Arc::new(whatsapp),
+    ]))
 }

@@ -208,6 +208,36 @@ pub const SETTINGS: &[Setting] = &[
         help: "pace replies to Telegram's limits (30/s per bot, about 1/s per private chat, 20/min per group)",
     },
     Setting {
+        key: "whatsapp_api_url",
+        env: "HOOKLINE_WHATSAPP_API_URL",
+        default: Some("https://graph.facebook.com"),
+        help: "base URL of Meta's Graph API for WhatsApp (tests point it at a fake)",
+    },
+    Setting {
+        key: "whatsapp_api_version",
+        env: "HOOKLINE_WHATSAPP_API_VERSION",
+        default: Some("v21.0"),
+        help: "Graph API version used unless a bot's WhatsApp credential names its own",
+    },
+    Setting {
+        key: "whatsapp_request_timeout_ms",
+        env: "HOOKLINE_WHATSAPP_REQUEST_TIMEOUT_MS",
+        default: Some("30000"),
+        help: "timeout of one Graph API call",
+    },
+    Setting {
+        key: "whatsapp_messages_per_second",
+        env: "HOOKLINE_WHATSAPP_MESSAGES_PER_SECOND",
+        default: Some("80"),
+        help: "replies sent per second per business phone number (Meta's default throughput); 0 turns pacing off",
+    },
+    Setting {
+        key: "whatsapp_mark_read",
+        env: "HOOKLINE_WHATSAPP_MARK_READ",
+        default: Some("true"),
+        help: "mark each WhatsApp message a bot receives as read (the user sees blue ticks)",
+    },
+    Setting {
         key: "telegram_download_max_bytes",
         env: "HOOKLINE_TELEGRAM_DOWNLOAD_MAX_BYTES",
         default: Some("20971520"),
@@ -466,6 +496,17 @@ pub struct S3Config {
     pub secret_access_key: Option<Secret<String>>,
 }
 
+/// The WhatsApp adapter's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WhatsAppConfig {
+    pub api_url: String,
+    pub api_version: String,
+    pub request_timeout: Duration,
+    /// 0: not paced.
+    pub messages_per_second: u32,
+    pub mark_read: bool,
+}
+
 /// Outbound webhook delivery knobs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeliveryConfig {
@@ -525,6 +566,7 @@ pub struct Config {
     pub media_max_upload_bytes: u64,
     pub telegram_download_max_bytes: u64,
     pub delivery: DeliveryConfig,
+    pub whatsapp: WhatsAppConfig,
 }
 
 impl Config {
@@ -617,6 +659,7 @@ impl Config {
             media_max_upload_bytes: layers.required("media_max_upload_bytes", parse_positive::<u64>)?,
             telegram_download_max_bytes: layers.required("telegram_download_max_bytes", parse_positive::<u64>)?,
             delivery: resolve_delivery(layers)?,
+            whatsapp: resolve_whatsapp(layers)?,
         })
     }
 
@@ -627,6 +670,26 @@ impl Config {
         // The defaults are valid by construction; a failure here is a bug in SETTINGS.
         Config::resolve(&layers).unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
     }
+}
+
+/// The WhatsApp settings.
+fn resolve_whatsapp(layers: &Layers) -> Result<WhatsAppConfig, ConfigError> {
+    Ok(WhatsAppConfig {
+        api_url: layers.required("whatsapp_api_url", parse_public_url)?,
+        api_version: layers.required("whatsapp_api_version", |s| {
+            let ok = s.len() <= 10
+                && s.strip_prefix('v')
+                    .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+            ok.then(|| s.to_string())
+                .ok_or_else(|| "expected a Graph API version such as v21.0".to_string())
+        })?,
+        request_timeout: Duration::from_millis(layers.required("whatsapp_request_timeout_ms", parse_positive::<u64>)?),
+        messages_per_second: layers.required("whatsapp_messages_per_second", |s| {
+            s.parse::<u32>()
+                .map_err(|_| "expected messages per second (0 or more)".to_string())
+        })?,
+        mark_read: layers.required("whatsapp_mark_read", parse_bool)?,
+    })
 }
 
 /// The outbound delivery settings.

@@ -88,6 +88,33 @@ pub const PLATFORM_TYPES: &[PlatformType] = &[
         },
     },
     PlatformType {
+        name: "message.delivered",
+        description: "The platform delivered one of the bot's messages to the user's device (WhatsApp receipts)",
+        example: || {
+            json!({"bot_id": "0190c6c4-0000-7000-8000-000000000001", "platform": "whatsapp", "chat_id": "15551234567",
+            "message_id": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI", "outbox_id": "0190c6c4-0000-7000-8000-0000000000b1", "status": "delivered",
+            "at": "2026-12-07T10:00:00.000Z", "error": null})
+        },
+    },
+    PlatformType {
+        name: "message.read",
+        description: "The user read one of the bot's messages (WhatsApp receipts)",
+        example: || {
+            json!({"bot_id": "0190c6c4-0000-7000-8000-000000000001", "platform": "whatsapp", "chat_id": "15551234567",
+            "message_id": "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI", "outbox_id": "0190c6c4-0000-7000-8000-0000000000b1", "status": "read",
+            "at": "2026-12-07T10:00:05.000Z", "error": null})
+        },
+    },
+    PlatformType {
+        name: "message.failed",
+        description: "One of the bot's messages was not delivered: refused by the platform, outside WhatsApp's 24-hour window, or failed after it was accepted",
+        example: || {
+            json!({"bot_id": "0190c6c4-0000-7000-8000-000000000001", "platform": "whatsapp", "chat_id": "15551234567",
+            "outbox_id": "0190c6c4-0000-7000-8000-0000000000b1", "status": "failed", "reason": "outside_window",
+            "error": "outside the customer-service window: the user last wrote more than 24 hours ago and the bot has no template"})
+        },
+    },
+    PlatformType {
         name: "endpoint.disabled",
         description: "hookline disabled one of your endpoints (410 Gone, or failing for too long)",
         example: || json!({"endpoint_id": "0190c6c4-0000-7000-8000-0000000000e1", "url": "https://example.com/hooks", "reason": "receiver answered 410 Gone"}),

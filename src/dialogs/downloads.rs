@@ -141,13 +141,13 @@ impl Runtime {
         let Ok(adapter) = self.platform(&job.platform) else {
             return failed(format!("no adapter for the platform {}", job.platform));
         };
-        let token = match self.bot_token(media.bot_id, &job.platform).await {
+        let access = match self.bot_access(media.bot_id, &job.platform).await {
             Ok(Some(t)) => t,
             Ok(None) => return failed(format!("the bot has no {} credentials", job.platform)),
             Err(e) => return Err(Retry(e.to_string())),
         };
         let limit = self.download_limit();
-        let data = match adapter.fetch_file(&token, file_id, limit).await {
+        let data = match adapter.fetch_file(&access, file_id, limit).await {
             Ok(d) => d,
             Err(e) => return classify(media, e),
         };

@@ -82,7 +82,8 @@ impl ScenarioCache {
                     Some(limits) => s.with_limits(*limits),
                     None => s,
                 }
-                .with_text_escape(platform.text_escape()),
+                .with_text_escape(platform.text_escape())
+                .with_typed_choices(platform.typed_choices()),
             ),
             Err(problems) => {
                 tracing::error!(scenario_id = %id, problems = problems.len(), "stored scenario no longer compiles");

@@ -292,6 +292,13 @@ fn step_input(
         parsed,
     } = turn;
     let ctx = context_of(bot, chat_id, parsed);
+    if let Some(call) = bot.platform.mark_seen(parsed) {
+        // The user sees their message was read before the answer arrives.
+        write.outbox.push(NewOutbox {
+            id: ids.next_id(),
+            call,
+        });
+    }
     if let Some(call) = parsed.choice.as_ref().and_then(|c| bot.platform.acknowledge(c, None)) {
         // Stop the client's spinner first, whatever the engine decides.
         write.outbox.push(NewOutbox {

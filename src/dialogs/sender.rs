@@ -8,9 +8,12 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::Runtime;
-use crate::platforms::{CallError, Platform, PlatformCall, token_purpose};
-use crate::secrets::Secret;
+use crate::platforms::{Access, CallError, ClosedWindow, OutsideWindow, Platform, PlatformCall, token_purpose};
+use crate::scenario::{Context, DialogState};
 use crate::store::{StoreError, now_ms};
+
+/// Sends of one reply the platform may answer "too many requests" before it is given up.
+const MAX_RATE_LIMITED_ATTEMPTS: i32 = 50;
 
 /// A rate-limit slot at most this far off is booked and slept for; later ones are rescheduled.
 const MAX_INLINE_WAIT_MS: i64 = 1_500;
@@ -22,8 +25,9 @@ pub fn backoff_ms(attempt: i32) -> i64 {
 }
 
 impl Runtime {
-    pub(crate) async fn bot_token(&self, bot_id: BotId, platform: &str) -> Result<Option<Secret<String>>, StoreError> {
-        // The cached read the webhook handler just made (the store invalidates it on change).
+    /// What calling the platform for the bot takes (its token and settings), from the cached
+    /// read the webhook handler just made (the store invalidates it on change).
+    pub(crate) async fn bot_access(&self, bot_id: BotId, platform: &str) -> Result<Option<Access>, StoreError> {
         let Some(credential) = self.store.bot_for_webhook(bot_id, platform).await? else {
             return Ok(None);
         };
@@ -31,7 +35,10 @@ impl Runtime {
             .cipher
             .open_string(token_purpose(platform), &credential.token_sealed)
         {
-            Ok(token) => Ok(Some(token)),
+            Ok(token) => Ok(Some(Access {
+                token,
+                settings: serde_json::from_str(&credential.extra).unwrap_or_default(),
+            })),
             Err(e) => {
                 tracing::error!(%bot_id, error = %e, "cannot decrypt the bot token");
                 Ok(None)
@@ -43,7 +50,7 @@ impl Runtime {
     pub async fn send_chat(&self, bot_id: BotId, platform: &str, chat_id: &str) -> HashSet<Uuid> {
         let mut sent = HashSet::new();
         let _guard = self.send_locks.lock(bot_id, chat_id).await;
-        let Some(token) = self.token_or_warn(bot_id, platform).await else {
+        let Some(access) = self.access_or_warn(bot_id, platform).await else {
             return sent;
         };
         let Ok(adapter) = self.platform(platform) else {
@@ -67,7 +74,7 @@ impl Runtime {
                 let _ = self.store.outbox_failed(row.id, "unreadable call").await;
                 continue;
             };
-            let chat = Chat::new(adapter.as_ref(), &token, bot_id, platform, chat_id);
+            let chat = Chat::new(adapter.as_ref(), &access, bot_id, platform, chat_id);
             match self.send_row(&chat, row.id, row.attempts, call, Mark::Durable).await {
                 Next::Sent => {
                     sent.insert(row.id);
@@ -109,19 +116,23 @@ impl Runtime {
         // sends that finished since the commit may have cleared the way.
         let in_order = known_in_order
             || matches!(self.store.outbox_head(bot_id, platform, chat_id).await, Ok(Some(head)) if head == first);
-        let token = match (in_order, self.platform(platform)) {
-            (true, Ok(adapter)) => self.token_or_warn(bot_id, platform).await.map(|t| (t, adapter)),
+        let access = match (in_order, self.platform(platform)) {
+            (true, Ok(adapter)) => self.access_or_warn(bot_id, platform).await.map(|t| (t, adapter)),
             _ => None,
         };
         let mut marks = Vec::new();
         let mut fallback = true;
-        match token {
+        match access {
             None => {
                 let _ = self.store.release_outbox(&ids).await;
             }
-            Some((token, adapter)) => {
+            Some((access, adapter)) => {
                 fallback = false;
-                let chat = Chat::new(adapter.as_ref(), &token, bot_id, platform, chat_id);
+                // These replies answer a message the user just sent: the chat's window is open.
+                let chat = Chat {
+                    window_open: true,
+                    ..Chat::new(adapter.as_ref(), &access, bot_id, platform, chat_id)
+                };
                 for (i, (id, call)) in rows.into_iter().enumerate() {
                     let next = self.send_row(&chat, id, 0, call, Mark::Queue(&mut marks)).await;
                     if let Next::Sent = next {
@@ -163,9 +174,9 @@ impl Runtime {
         self.platforms.longest_request_timeout().as_millis() as i64 + 5_000
     }
 
-    async fn token_or_warn(&self, bot_id: BotId, platform: &str) -> Option<Secret<String>> {
-        match self.bot_token(bot_id, platform).await {
-            Ok(token) => token,
+    async fn access_or_warn(&self, bot_id: BotId, platform: &str) -> Option<Access> {
+        match self.bot_access(bot_id, platform).await {
+            Ok(access) => access,
             Err(e) => {
                 tracing::warn!(%bot_id, error = %e, "cannot load the bot token");
                 None
@@ -178,11 +189,15 @@ impl Runtime {
     async fn send_row(&self, chat: &Chat<'_>, id: Uuid, attempts: i32, call: PlatformCall, mark: Mark<'_>) -> Next {
         let Chat {
             adapter,
-            token,
+            access,
             bot_id,
             platform,
             chat_id,
+            ..
         } = *chat;
+        let Some(call) = self.window_checked(chat, id, call).await else {
+            return Next::Go;
+        };
         let now = now_ms();
         match adapter.reserve(bot_id, &call, now, MAX_INLINE_WAIT_MS) {
             // The slot is booked already: waiting for it takes nobody else's.
@@ -197,7 +212,7 @@ impl Runtime {
                 return Next::Stop;
             }
         }
-        let report = adapter.send(token, bot_id, call, &self.media).await;
+        let report = adapter.send(access, bot_id, call, &self.media).await;
         if !report.missing_media.is_empty() {
             self.record_media_missing(bot_id, platform, chat_id, &report.missing_media)
                 .await;
@@ -238,7 +253,9 @@ impl Runtime {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         match error {
-            CallError::RetryAfter(secs) => {
+            // The platform's own wait, as often as it asks, up to a bound: a chat the platform
+            // keeps refusing must not hold its replies forever.
+            CallError::RetryAfter(secs) if attempt < MAX_RATE_LIMITED_ATTEMPTS => {
                 self.store
                     .outbox_retry(id, now + secs as i64 * 1000, &error.to_string(), None)
                     .await?;
@@ -260,8 +277,65 @@ impl Runtime {
             }
             other => {
                 tracing::warn!(outbox_id = %id, error = %other, "reply dropped");
-                self.store.outbox_failed(id, &other.to_string()).await?;
+                self.store
+                    .outbox_failed_with_event(id, other.label(), &other.to_string())
+                    .await?;
                 Ok(true)
+            }
+        }
+    }
+}
+
+impl Runtime {
+    /// `call` as it may go: unchanged while the chat's reply window is open (or the platform
+    /// has none), else what the adapter sends instead (a template); `None` when it cannot go,
+    /// then it is failed with a `message.failed` event.
+    async fn window_checked(&self, chat: &Chat<'_>, id: Uuid, call: PlatformCall) -> Option<PlatformCall> {
+        let Some(window) = chat.adapter.reply_window().filter(|_| !chat.window_open) else {
+            return Some(call);
+        };
+        let found = match self.store.chat_window(chat.bot_id, chat.platform, chat.chat_id).await {
+            Ok(found) => found,
+            Err(e) => {
+                // The platform refuses a closed window's message itself; the refusal fails it then.
+                tracing::warn!(bot_id = %chat.bot_id, error = %e, "cannot read the chat's reply window; sending");
+                return Some(call);
+            }
+        };
+        let last = found.as_ref().map(|f| f.0);
+        if last.is_some_and(|at| now_ms() - at < window.as_millis() as i64) {
+            return Some(call);
+        }
+        let state: Option<DialogState> = found.as_ref().and_then(|f| serde_json::from_str(&f.1).ok());
+        let context = found
+            .as_ref()
+            .and_then(|f| serde_json::from_str(&f.2).ok())
+            .unwrap_or_else(|| Context {
+                platform: chat.platform.to_string(),
+                chat_id: chat.chat_id.to_string(),
+                user: Default::default(),
+            });
+        let data = state.map(|s| s.data).unwrap_or_default();
+        let closed = ClosedWindow {
+            chat_id: chat.chat_id,
+            last_user_message_ms: last,
+            data: &data,
+            context: &context,
+        };
+        match chat.adapter.outside_window(chat.bot_id, chat.access, &call, &closed) {
+            OutsideWindow::Keep => Some(call),
+            OutsideWindow::Replace(instead) => Some(instead),
+            OutsideWindow::Refuse(why) => {
+                let error = CallError::OutsideWindow(why);
+                tracing::info!(outbox_id = %id, error = %error, "reply not sent");
+                if let Err(e) = self
+                    .store
+                    .outbox_failed_with_event(id, error.label(), &error.to_string())
+                    .await
+                {
+                    tracing::warn!(outbox_id = %id, error = %e, "cannot record a reply outside the window");
+                }
+                None
             }
         }
     }
@@ -271,26 +345,29 @@ impl Runtime {
 #[derive(Clone, Copy)]
 struct Chat<'a> {
     adapter: &'a dyn Platform,
-    token: &'a Secret<String>,
+    access: &'a Access,
     bot_id: BotId,
     platform: &'a str,
     chat_id: &'a str,
+    /// Known to be within the platform's reply window (the user just wrote).
+    window_open: bool,
 }
 
 impl<'a> Chat<'a> {
     fn new(
         adapter: &'a dyn Platform,
-        token: &'a Secret<String>,
+        access: &'a Access,
         bot_id: BotId,
         platform: &'a str,
         chat_id: &'a str,
     ) -> Chat<'a> {
         Chat {
             adapter,
-            token,
+            access,
             bot_id,
             platform,
             chat_id,
+            window_open: false,
         }
     }
 }

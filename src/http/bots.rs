@@ -166,14 +166,7 @@ async fn update_bot(
     security(("api_key" = [])))]
 async fn delete_bot(State(state): State<AppState>, auth: Auth, Path(bot_id): Path<String>) -> ApiResult<StatusCode> {
     let bot = load_bot(&state, &auth, &bot_id).await?;
-    if state
-        .store
-        .get_credential(bot.id, "telegram")
-        .await?
-        .is_some_and(|c| c.webhook_url.is_some())
-    {
-        super::credentials::remove_webhook(&state, bot.id).await;
-    }
+    super::credentials::remove_webhooks(&state, bot.id).await?;
     if !state.store.delete_bot(bot.id).await? {
         return Err(ApiError::not_found("bot"));
     }

@@ -17,7 +17,7 @@ use super::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Envelope, ErrorEnvelope,
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::scenario::{DialogState, DialogStatus};
-use crate::store::{DialogRow, HistoryRow, rfc3339};
+use crate::store::{DialogRow, HistoryRow, ReplyRow, rfc3339};
 
 #[derive(Serialize, ToSchema)]
 pub struct DialogOut {
@@ -243,6 +243,68 @@ async fn dialog_history(
     Ok(ApiPage::from_rows(rows, page, |h| h.id, HistoryOut::from))
 }
 
+/// One reply the bot queued for the chat.
+#[derive(Serialize, ToSchema)]
+pub struct ReplyOut {
+    pub id: Uuid,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// The platform request, as queued.
+    #[schema(value_type = Object)]
+    pub call: Value,
+    /// Why the last attempt failed: the platform's error as it answered (WhatsApp's Graph API
+    /// error object), or `outside the customer-service window: …`.
+    pub last_error: Option<String>,
+    /// The platform's id of the message (WhatsApp's `wamid…`), once sent.
+    pub platform_message_id: Option<String>,
+    /// The latest delivery receipt (`sent`, `delivered`, `read`, `failed`) and when.
+    pub receipt: Option<String>,
+    pub receipt_at: Option<String>,
+    /// The platform's error of a `failed` receipt.
+    #[schema(value_type = Option<Object>)]
+    pub receipt_error: Option<Value>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+impl From<ReplyRow> for ReplyOut {
+    fn from(r: ReplyRow) -> Self {
+        ReplyOut {
+            id: r.id,
+            status: r.status,
+            attempts: r.attempts,
+            call: serde_json::from_str(&r.call).unwrap_or(Value::Null),
+            last_error: r.last_error,
+            platform_message_id: r.platform_message_id,
+            receipt: r.receipt,
+            receipt_at: r.receipt_at.map(rfc3339),
+            receipt_error: r.receipt_error.and_then(|e| serde_json::from_str(&e).ok()),
+            created_at: rfc3339(r.created_at),
+            sent_at: r.sent_at.map(rfc3339),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/api/dialogs/{dialog_id}/replies", tag = "dialogs", params(PageQuery),
+    responses((status = 200, description = "The bot's replies to the chat, oldest first, with failures and delivery receipts", body = inline(Envelope<Vec<ReplyOut>>)),
+              (status = 404, description = "Not found", body = ErrorEnvelope)),
+    security(("api_key" = [])))]
+async fn dialog_replies(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(dialog_id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<ApiPage<ReplyOut>> {
+    let dialog = load_dialog(&state, &auth, &dialog_id).await?;
+    let page = q.page()?;
+    let rows = state
+        .store
+        .chat_replies(dialog.bot_id, &dialog.platform, &dialog.chat_id, page)
+        .await?;
+    Ok(ApiPage::from_rows(rows, page, |r| r.id, ReplyOut::from))
+}
+
 #[utoipa::path(get, path = "/v1/api/bots/{bot_id}/dialogs/{platform}/{chat_id}", tag = "dialogs",
     responses((status = 200, description = "The chat's dialog", body = inline(Envelope<DialogOut>)),
               (status = 404, description = "No dialog for that chat", body = ErrorEnvelope)),
@@ -266,5 +328,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_dialogs))
         .routes(routes!(get_dialog, update_dialog, delete_dialog))
         .routes(routes!(dialog_history))
+        .routes(routes!(dialog_replies))
         .routes(routes!(get_dialog_by_chat))
 }

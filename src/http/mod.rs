@@ -19,6 +19,8 @@ pub mod scenarios;
 pub mod server;
 mod state;
 pub mod telegram;
+pub mod whatsapp;
+mod whatsapp_setup;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -73,6 +75,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(credentials::router())
         .merge(dialogs::router())
         .merge(telegram::router())
+        .merge(whatsapp::router())
         .merge(media::router())
         .merge(outbound_webhooks::router())
 }

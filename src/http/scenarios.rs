@@ -181,6 +181,9 @@ async fn store_version(
     })
     .await?;
     check_media(state, bot.id, &scenario, &mut warnings).await?;
+    if state.store.get_credential(bot.id, "whatsapp").await?.is_some() {
+        warnings.extend(crate::platforms::whatsapp::degrade::warnings(&scenario));
+    }
     let warnings = serde_json::to_string(&warnings).map_err(ApiError::internal)?;
     let record = state
         .store

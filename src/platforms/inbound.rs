@@ -146,6 +146,10 @@ pub struct Inbound {
     /// Why an item of a kind hookline acts on could not be read (`update.unparsed`).
     #[serde(default)]
     pub parse_error: Option<String>,
+    /// The platform's id of the user's message, where it has one worth keeping (WhatsApp's
+    /// `wamid…`, to mark it read).
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 impl Inbound {

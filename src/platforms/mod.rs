@@ -23,7 +23,9 @@ use crate::media::MediaLibrary;
 use crate::scenario::OutMessage;
 use crate::secrets::Secret;
 pub use inbound::{Choice, EventType, ExternalId, Inbound, InboundFile, InboundUser};
-pub use outbound::{CallError, PlatformCall, SendReport, WebhookSetup, WebhookStatus};
+pub use outbound::{
+    Access, CallError, ClosedWindow, OutsideWindow, PlatformCall, SendReport, WebhookSetup, WebhookStatus,
+};
 
 /// Why a webhook body is not one of the platform's: the message names the field and is safe to
 /// return to the sender.
@@ -65,10 +67,10 @@ pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
     /// How long one call may take; a reply's lease outlasts it.
     fn request_timeout(&self) -> Duration;
 
-    /// Send one call with the bot's token; scenario media named by alias is taken from `media`.
+    /// Send one call with the bot's access; scenario media named by alias is taken from `media`.
     fn send<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         bot_id: BotId,
         call: PlatformCall,
         media: &'a MediaLibrary,
@@ -77,7 +79,7 @@ pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
     /// Fetch a file a user sent, at most `limit` bytes.
     fn fetch_file<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         file_id: &'a str,
         limit: u64,
     ) -> BoxFuture<'a, Result<Bytes, FetchError>>;
@@ -85,15 +87,51 @@ pub trait Platform: std::fmt::Debug + Send + Sync + 'static {
     /// Point the platform's webhook for the bot at hookline.
     fn register_webhook<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         setup: &'a WebhookSetup,
     ) -> BoxFuture<'a, Result<(), CallError>>;
 
     /// The platform's view of the bot's webhook.
-    fn webhook_status<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<WebhookStatus, CallError>>;
+    fn webhook_status<'a>(&'a self, access: &'a Access) -> BoxFuture<'a, Result<WebhookStatus, CallError>>;
+
+    /// Whether the webhook secret is made once with the credential and kept across
+    /// registrations (WhatsApp's verify token, which a user may paste into Meta's dashboard),
+    /// rather than made fresh by every registration (Telegram's secret token).
+    fn keeps_webhook_secret(&self) -> bool {
+        false
+    }
+
+    /// Whether a step's buttons may also be chosen by typing their number or label (platforms
+    /// that show long choices as a numbered list).
+    fn typed_choices(&self) -> bool {
+        false
+    }
+
+    /// A call acknowledging that the user's message was seen (WhatsApp's read receipt), sent
+    /// before the replies.
+    fn mark_seen(&self, _item: &Inbound) -> Option<PlatformCall> {
+        None
+    }
+
+    /// How long after the user's last message the platform takes free-form replies; `None`
+    /// when it always does.
+    fn reply_window(&self) -> Option<Duration> {
+        None
+    }
+
+    /// What to do with `call` when the chat's reply window is closed.
+    fn outside_window(
+        &self,
+        _bot_id: BotId,
+        _access: &Access,
+        _call: &PlatformCall,
+        _closed: &ClosedWindow<'_>,
+    ) -> OutsideWindow {
+        OutsideWindow::Keep
+    }
 
     /// Remove the bot's webhook at the platform.
-    fn remove_webhook<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<(), CallError>>;
+    fn remove_webhook<'a>(&'a self, access: &'a Access) -> BoxFuture<'a, Result<(), CallError>>;
 }
 
 /// Why a user's file could not be fetched.
@@ -150,10 +188,19 @@ impl std::fmt::Debug for Platforms {
     }
 }
 
+/// The purpose string sealing a platform's second secret (WhatsApp's app secret).
+pub fn app_secret_purpose(platform: &str) -> &'static str {
+    match platform {
+        "whatsapp" => "whatsapp_app_secret",
+        _ => "platform_app_secret",
+    }
+}
+
 /// The purpose string sealing a platform token (binds the ciphertext to its use).
 pub fn token_purpose(platform: &str) -> &'static str {
     match platform {
         "telegram" => "telegram_token",
+        "whatsapp" => "whatsapp_access_token",
         _ => "platform_token",
     }
 }

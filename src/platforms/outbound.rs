@@ -87,6 +87,61 @@ impl CallError {
     }
 }
 
+/// What calling a platform for one bot takes: its credential's secret token and its
+/// non-secret settings (WhatsApp's phone number id and Graph API version, …). `Debug` shows the
+/// settings only.
+#[derive(Clone)]
+pub struct Access {
+    pub token: Secret<String>,
+    pub settings: serde_json::Map<String, Value>,
+}
+
+impl Access {
+    /// Access with a token and no settings (Telegram needs nothing else).
+    pub fn token(token: Secret<String>) -> Access {
+        Access {
+            token,
+            settings: serde_json::Map::new(),
+        }
+    }
+
+    /// A non-secret setting that is a non-empty string.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("token", &self.token)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// A chat whose reply window is closed: who it is, when its user last wrote, and the dialog's
+/// variables (a template's parameters are filled from them).
+#[derive(Debug)]
+pub struct ClosedWindow<'a> {
+    pub chat_id: &'a str,
+    /// The user's last message (ms); `None` when the chat has no dialog.
+    pub last_user_message_ms: Option<i64>,
+    pub data: &'a serde_json::Map<String, Value>,
+    pub context: &'a crate::scenario::Context,
+}
+
+/// What becomes of a call whose chat's reply window is closed.
+#[derive(Debug, PartialEq)]
+pub enum OutsideWindow {
+    /// The call needs no window (a template, a read receipt): send it.
+    Keep,
+    /// Send this instead (the bot's approved template).
+    Replace(PlatformCall),
+    /// It cannot go: fail it, saying why.
+    Refuse(String),
+}
+
 /// How one send ended, as the adapter reports it to the outbox.
 #[derive(Debug)]
 pub struct SendReport {

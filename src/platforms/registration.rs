@@ -4,7 +4,7 @@
 //! registrations that one node at a time performs.
 
 use crate::model::ids::BotId;
-use crate::platforms::{CallError, Platform, WebhookSetup, WebhookStatus, token_purpose};
+use crate::platforms::{Access, CallError, Platform, WebhookSetup, WebhookStatus, token_purpose};
 use crate::secrets::{Cipher, Secret, random_token};
 use crate::store::{Store, StoreError, now_ms};
 
@@ -12,6 +12,7 @@ use crate::store::{Store, StoreError, now_ms};
 fn secret_purpose(platform: &str) -> &'static str {
     match platform {
         "telegram" => "telegram_secret_token",
+        "whatsapp" => "whatsapp_verify_token",
         _ => "platform_secret_token",
     }
 }
@@ -63,23 +64,35 @@ pub fn valid_secret_token(s: &str) -> bool {
     (1..=256).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-async fn active_token(rt: &Registrar<'_>, bot_id: BotId) -> Result<Secret<String>, WebhookError> {
+async fn active_access(rt: &Registrar<'_>, bot_id: BotId) -> Result<Access, WebhookError> {
     let credential = rt.store.get_credential(bot_id, rt.platform.name()).await?;
     let credential = credential
         .filter(|c| c.is_active)
         .ok_or(WebhookError::NoCredential(bot_id))?;
-    rt.cipher
+    let token = rt
+        .cipher
         .open_string(token_purpose(rt.platform.name()), &credential.token_sealed)
-        .map_err(|_| WebhookError::Token)
+        .map_err(|_| WebhookError::Token)?;
+    Ok(Access {
+        token,
+        settings: serde_json::from_str(&credential.extra).unwrap_or_default(),
+    })
 }
 
 /// Register (or re-register) the bot's webhook and return the platform's view of it.
 pub async fn register(rt: &Registrar<'_>, bot_id: BotId, options: SetOptions) -> Result<WebhookStatus, WebhookError> {
-    let token = active_token(rt, bot_id).await?;
+    let token = active_access(rt, bot_id).await?;
     let public_url = rt.public_url.ok_or(WebhookError::NoPublicUrl)?;
     let name = rt.platform.name();
     let url = webhook_url(public_url, name, bot_id);
-    let secret = options.secret_token.unwrap_or_else(|| Secret::new(random_token(32)));
+    let kept = match rt.platform.keeps_webhook_secret() {
+        true => stored_secret(rt, bot_id).await?,
+        false => None,
+    };
+    let secret = options
+        .secret_token
+        .or(kept)
+        .unwrap_or_else(|| Secret::new(random_token(32)));
     let config = WebhookSetup {
         url: url.clone(),
         secret_token: Some(secret.clone()),
@@ -87,10 +100,10 @@ pub async fn register(rt: &Registrar<'_>, bot_id: BotId, options: SetOptions) ->
         max_connections: Some(options.max_connections.unwrap_or(40)),
         drop_pending_updates: options.drop_pending_updates,
     };
-    rt.platform
-        .register_webhook(&token, &config)
-        .await
-        .map_err(WebhookError::Platform)?;
+    if let Err(e) = rt.platform.register_webhook(&token, &config).await {
+        let _ = rt.store.set_webhook_error(bot_id, name, Some(&e.to_string())).await;
+        return Err(WebhookError::Platform(e));
+    }
     let sealed = rt.cipher.seal(secret_purpose(name), secret.expose().as_bytes());
     rt.store
         .set_webhook_state(bot_id, name, Some(&url), Some(&sealed))
@@ -99,7 +112,7 @@ pub async fn register(rt: &Registrar<'_>, bot_id: BotId, options: SetOptions) ->
 }
 
 pub async fn status(rt: &Registrar<'_>, bot_id: BotId) -> Result<WebhookStatus, WebhookError> {
-    let token = active_token(rt, bot_id).await?;
+    let token = active_access(rt, bot_id).await?;
     let info = rt
         .platform
         .webhook_status(&token)
@@ -111,7 +124,7 @@ pub async fn status(rt: &Registrar<'_>, bot_id: BotId) -> Result<WebhookStatus, 
 
 /// Remove the webhook at the platform and forget the secret token.
 pub async fn unregister(rt: &Registrar<'_>, bot_id: BotId) -> Result<(), WebhookError> {
-    let token = active_token(rt, bot_id).await?;
+    let token = active_access(rt, bot_id).await?;
     rt.platform
         .remove_webhook(&token)
         .await
@@ -119,8 +132,23 @@ pub async fn unregister(rt: &Registrar<'_>, bot_id: BotId) -> Result<(), Webhook
     rt.store
         .set_webhook_state(bot_id, rt.platform.name(), None, None)
         .await?;
-    rt.store.clear_secret_token(bot_id, rt.platform.name()).await?;
+    if !rt.platform.keeps_webhook_secret() {
+        rt.store.clear_secret_token(bot_id, rt.platform.name()).await?;
+    }
     Ok(())
+}
+
+/// The webhook secret stored with the bot's credential, if any.
+async fn stored_secret(rt: &Registrar<'_>, bot_id: BotId) -> Result<Option<Secret<String>>, WebhookError> {
+    let credential = rt.store.get_credential(bot_id, rt.platform.name()).await?;
+    Ok(credential
+        .and_then(|c| c.secret_token_sealed)
+        .and_then(|sealed| open_secret(rt.cipher, rt.platform.name(), &sealed)))
+}
+
+/// Seal a webhook secret the way [`open_secret`] opens it.
+pub fn seal_secret(cipher: &Cipher, platform: &str, secret: &Secret<String>) -> Vec<u8> {
+    cipher.seal(secret_purpose(platform), secret.expose().as_bytes())
 }
 
 /// The secret token the platform must send with this bot's updates, if one was registered.

@@ -128,6 +128,7 @@ fn build(doc: &Value, problems: &mut Vec<Problem>) -> Option<Scenario> {
         mapping,
         limits: Limits::default(),
         text_escape: None,
+        typed_choices: false,
     })
 }
 

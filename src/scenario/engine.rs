@@ -9,7 +9,9 @@ use super::model::{Scenario, Step};
 use super::rules::InputType;
 use super::template::render;
 use super::texts;
-use super::types::{Action, Context, DialogState, DialogStatus, Input, OutMessage, Outcome, OutcomeKind, RejectReason};
+use super::types::{
+    Action, Button, Context, DialogState, DialogStatus, Input, OutMessage, Outcome, OutcomeKind, RejectReason,
+};
 use super::value::{number_value, parse_decimal};
 
 /// Runs one input through the scenario. Pure: the same arguments always give the same outcome.
@@ -215,6 +217,13 @@ fn layer(reason: RejectReason, message: String, buttons: bool) -> Refused {
 
 /// The validation layer (GET INN's input rules: length, pattern, choice) and typed validation. `Ok(Some(v))` is the value to store.
 fn accept(run: &Run<'_>, step: &Step, input: &Input) -> Result<Option<Value>, Refused> {
+    let typed_choice = match input {
+        Input::Text(text) if run.scenario.typed_choices && !step.buttons.is_empty() => {
+            typed_button(&run.buttons(step), text).map(Input::Button)
+        }
+        _ => None,
+    };
+    let input = typed_choice.as_ref().unwrap_or(input);
     let labels = || {
         run.buttons(step)
             .iter()
@@ -264,6 +273,25 @@ fn accept(run: &Run<'_>, step: &Step, input: &Input) -> Result<Option<Value>, Re
             None => Ok(None),
         },
     }
+}
+
+/// The value of the button `text` names: its number in the order shown, or its label (case
+/// and surrounding spaces aside).
+fn typed_button(buttons: &[Button], text: &str) -> Option<String> {
+    let text = text.trim();
+    let by_number = text
+        .trim_end_matches('.')
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| buttons.get(i));
+    by_number
+        .or_else(|| {
+            buttons
+                .iter()
+                .find(|b| b.text.trim().to_lowercase() == text.to_lowercase())
+        })
+        .map(|b| b.value.clone())
 }
 
 fn reject(mut run: Run<'_>, step: &Step, refused: Refused) -> Outcome {

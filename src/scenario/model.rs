@@ -21,6 +21,9 @@ pub struct Scenario {
     /// Applied to values interpolated into message texts and captions; the platform sets it
     /// for its text format (the scenario's own markup is never escaped).
     pub(crate) text_escape: Option<TextEscape>,
+    /// A step's buttons may also be chosen by typing their number (1-based, in the order
+    /// shown) or their label: set for platforms that show long choices as a numbered list.
+    pub(crate) typed_choices: bool,
 }
 
 /// Escapes a value for the format a platform reads message texts in.
@@ -153,6 +156,12 @@ impl Scenario {
     /// Escape values interpolated into texts and captions with `escape` (default: none).
     pub fn with_text_escape(mut self, escape: TextEscape) -> Scenario {
         self.text_escape = Some(escape);
+        self
+    }
+
+    /// Accept a button's number or label typed as text (default: buttons only).
+    pub fn with_typed_choices(mut self, typed: bool) -> Scenario {
+        self.typed_choices = typed;
         self
     }
 

@@ -467,10 +467,11 @@ impl Store {
                 }
                 for (id, response) in sent {
                     sqlx::query(
-                        "UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1
+                        "UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1,
+                                platform_message_id = $4
                          WHERE id = $1",
                     )
-                    .bind(id).bind(now).bind(response).execute(&mut *tx).await?;
+                    .bind(id).bind(now).bind(response).bind(super::receipts::reply_message_id(response)).execute(&mut *tx).await?;
                 }
                 record_answers!(tx, answers);
                 tx.commit().await?;
@@ -576,8 +577,11 @@ impl Store {
 
     pub async fn outbox_sent(&self, id: Uuid, response: &Value) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
-            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1 WHERE id = $1")
-                .bind(id).bind(now_ms()).bind(response.to_string()).execute(pool).await.map(|r| r.rows_affected())
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $2, response = $3, lease_until = 0, attempts = attempts + 1,
+                                platform_message_id = $4 WHERE id = $1")
+                .bind(id).bind(now_ms()).bind(response.to_string())
+                .bind(response.get("message_id").and_then(serde_json::Value::as_str))
+                .execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
     }

@@ -89,13 +89,13 @@ fn insert_outbox(s: Style, n: usize) -> String {
     )
 }
 
-/// Per row: outbox id, now, response.
+/// Per row: outbox id, now, response, the platform's message id.
 fn mark_sent(s: Style, n: usize) -> String {
     format!(
         "UPDATE outbox SET status = 'sent', sent_at = v.column2, response = v.column3, lease_until = 0,
-                attempts = outbox.attempts + 1
+                attempts = outbox.attempts + 1, platform_message_id = v.column4
          FROM (VALUES {}) AS v WHERE outbox.id = v.column1",
-        values(s, n, 1, &["?"; 3])
+        values(s, n, 1, &["?"; 4])
     )
 }
 
@@ -368,12 +368,16 @@ macro_rules! mark_sent_and_find_behind {
         let (style, now, sent_runs, firsts) = ($style, $now, &$sent_runs, &$firsts);
         let tx = &mut $tx;
         for run in sent_runs {
-            for part in chunks(style, run, 3, |s| s.1.len() + 40) {
+            for part in chunks(style, run, 4, |s| 2 * s.1.len() + 40) {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(mark_sent(style, part.rows)));
                 for (id, response) in part.items {
-                    q = q.bind(*id).bind(now).bind(response);
+                    q = q
+                        .bind(*id)
+                        .bind(now)
+                        .bind(response)
+                        .bind(super::receipts::reply_message_id(response));
                 }
-                for _ in 0..part.padding(3) {
+                for _ in 0..part.padding(4) {
                     q = q.bind(None::<String>);
                 }
                 q.execute(&mut **tx).await?;
@@ -814,7 +818,7 @@ pub(super) mod tests {
             (update_dialogs(Style::Question, 3), 8),
             (insert_history(Style::Question, 3), 5),
             (insert_outbox(Style::Question, 3), 8),
-            (mark_sent(Style::Question, 3), 3),
+            (mark_sent(Style::Question, 3), 4),
             (replies_behind(Style::Question, 3), 4),
         ] {
             assert_eq!(sql.matches('?').count(), 3 * per_row, "{sql}");

@@ -21,10 +21,30 @@ pub struct Credential {
     pub webhook_auto_refresh: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A second secret some platforms sign their webhook bodies with (WhatsApp's app secret).
+    pub app_secret_sealed: Option<Vec<u8>>,
+    /// When the platform last ran its URL handshake with hookline, and last posted a body
+    /// that passed the signature check (at most a minute stale).
+    pub handshake_at: Option<i64>,
+    pub last_signed_post_at: Option<i64>,
+    /// The last error registering or receiving the webhook, cleared by a success.
+    pub webhook_error: Option<String>,
 }
 
 const COLUMNS: &str = "id, bot_id, platform, token_sealed, token_hint, secret_token_sealed, extra, is_active, \
-                       webhook_url, webhook_last_checked, webhook_auto_refresh, created_at, updated_at";
+                       webhook_url, webhook_last_checked, webhook_auto_refresh, created_at, updated_at, \
+                       app_secret_sealed, handshake_at, last_signed_post_at, webhook_error";
+
+/// The sealed secrets saved with a credential: its token (and the token's redacted hint), and
+/// the others where `None` keeps what is stored.
+#[derive(Clone, Debug, Default)]
+pub struct CredentialSecrets {
+    pub token_sealed: Vec<u8>,
+    pub token_hint: String,
+    pub app_secret_sealed: Option<Vec<u8>>,
+    /// A webhook secret made with the credential (WhatsApp's verify token), kept if one exists.
+    pub secret_token_sealed: Option<Vec<u8>>,
+}
 
 /// A bot with its credential for one platform, as the webhook handler needs them.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -35,6 +55,9 @@ pub struct BotWithCredential {
     pub credential_active: bool,
     pub token_sealed: Vec<u8>,
     pub secret_token_sealed: Option<Vec<u8>>,
+    /// The credential's non-secret settings (JSON object).
+    pub extra: String,
+    pub app_secret_sealed: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -43,8 +66,7 @@ impl Store {
         &self,
         bot_id: BotId,
         platform: &str,
-        token_sealed: &[u8],
-        token_hint: &str,
+        secrets: &CredentialSecrets,
         extra: &str,
         is_active: bool,
     ) -> StoreResult<Credential> {
@@ -52,13 +74,17 @@ impl Store {
         let now = now_ms();
         on_db!(&self.db, write pool => {
             sqlx::query(
-                "INSERT INTO bot_credentials (id, bot_id, platform, token_sealed, token_hint, extra, is_active, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                "INSERT INTO bot_credentials (id, bot_id, platform, token_sealed, token_hint, extra, is_active, created_at, updated_at,
+                                              app_secret_sealed, secret_token_sealed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
                  ON CONFLICT (bot_id, platform) DO UPDATE SET token_sealed = excluded.token_sealed,
                      token_hint = excluded.token_hint, extra = excluded.extra, is_active = excluded.is_active,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at,
+                     app_secret_sealed = COALESCE(excluded.app_secret_sealed, bot_credentials.app_secret_sealed),
+                     secret_token_sealed = COALESCE(bot_credentials.secret_token_sealed, excluded.secret_token_sealed)",
             )
-            .bind(new_id()).bind(bot_id).bind(platform).bind(token_sealed).bind(token_hint).bind(extra).bind(is_active).bind(now)
+            .bind(new_id()).bind(bot_id).bind(platform).bind(&secrets.token_sealed).bind(&secrets.token_hint).bind(extra).bind(is_active).bind(now)
+            .bind(&secrets.app_secret_sealed).bind(&secrets.secret_token_sealed)
             .execute(pool).await.map(|r| r.rows_affected())
         })?;
         self.get_credential(bot_id, platform)
@@ -91,6 +117,7 @@ impl Store {
         token: Option<(&[u8], &str)>,
         extra: Option<&str>,
         is_active: Option<bool>,
+        app_secret_sealed: Option<&[u8]>,
     ) -> StoreResult<Option<Credential>> {
         let _fresh = self.invalidates_config();
         let Some(current) = self.get_credential(bot_id, platform).await? else {
@@ -103,10 +130,11 @@ impl Store {
         let active = is_active.unwrap_or(current.is_active);
         on_db!(&self.db, write pool => {
             sqlx::query(
-                "UPDATE bot_credentials SET token_sealed = $3, token_hint = $4, extra = $5, is_active = $6, updated_at = $7
+                "UPDATE bot_credentials SET token_sealed = $3, token_hint = $4, extra = $5, is_active = $6, updated_at = $7,
+                        app_secret_sealed = COALESCE($8, app_secret_sealed)
                  WHERE bot_id = $1 AND platform = $2",
             )
-            .bind(bot_id).bind(platform).bind(&sealed).bind(&hint).bind(&extra).bind(active).bind(now_ms())
+            .bind(bot_id).bind(platform).bind(&sealed).bind(&hint).bind(&extra).bind(active).bind(now_ms()).bind(app_secret_sealed)
             .execute(pool).await.map(|r| r.rows_affected())
         })?;
         self.get_credential(bot_id, platform).await
@@ -183,7 +211,7 @@ impl Store {
         let found = on_db!(&self.db, read pool => {
             sqlx::query_as::<_, BotWithCredential>(
                 "SELECT b.id AS bot_id, b.account_id, b.is_active AS bot_active, c.is_active AS credential_active,
-                        c.token_sealed, c.secret_token_sealed
+                        c.token_sealed, c.secret_token_sealed, c.extra, c.app_secret_sealed
                  FROM bots b JOIN bot_credentials c ON c.bot_id = b.id AND c.platform = $2
                  WHERE b.id = $1",
             )
@@ -205,5 +233,28 @@ impl Store {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, Credential>(sql).bind(platform).bind(before).bind(limit).fetch_all(pool).await
         })?)
+    }
+
+    /// Note that the platform ran its URL handshake (`handshake`) or posted a correctly signed
+    /// body with the bot's webhook, and clear the last webhook error.
+    pub async fn note_webhook_seen(&self, bot_id: BotId, platform: &str, handshake: bool) -> StoreResult<()> {
+        let sql = if handshake {
+            "UPDATE bot_credentials SET handshake_at = $3, webhook_error = NULL WHERE bot_id = $1 AND platform = $2"
+        } else {
+            "UPDATE bot_credentials SET last_signed_post_at = $3, webhook_error = NULL WHERE bot_id = $1 AND platform = $2"
+        };
+        on_db!(&self.db, write pool => {
+            sqlx::query(sql).bind(bot_id).bind(platform).bind(now_ms()).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Record (or clear) the last error registering or receiving the bot's webhook.
+    pub async fn set_webhook_error(&self, bot_id: BotId, platform: &str, error: Option<&str>) -> StoreResult<()> {
+        on_db!(&self.db, write pool => {
+            sqlx::query("UPDATE bot_credentials SET webhook_error = $3 WHERE bot_id = $1 AND platform = $2")
+                .bind(bot_id).bind(platform).bind(error).execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (8, "pending-only queue indexes", include_str!("../../migrations/sqlite/0008_pending_indexes.sql")),
     (9, "an update's first answer", include_str!("../../migrations/sqlite/0009_inbox_answer.sql")),
     (10, "no bot_events table", include_str!("../../migrations/sqlite/0010_drop_bot_events.sql")),
+    (11, "whatsapp credentials and receipts", include_str!("../../migrations/sqlite/0011_whatsapp.sql")),
 ];
 
 #[rustfmt::skip]
@@ -33,6 +34,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (8, "pending-only queue indexes", include_str!("../../migrations/postgres/0008_pending_indexes.sql")),
     (9, "an update's first answer", include_str!("../../migrations/postgres/0009_inbox_answer.sql")),
     (10, "no bot_events table", include_str!("../../migrations/postgres/0010_drop_bot_events.sql")),
+    (11, "whatsapp credentials and receipts", include_str!("../../migrations/postgres/0011_whatsapp.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -46,12 +46,13 @@ mod plans;
 pub(crate) mod platform_events;
 #[cfg(test)]
 mod queue_contract_tests;
+mod receipts;
 mod scenarios;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};
 pub use chats::{Applied, DialogRow, DueTimer, HistoryRow, InboxAnswer, InboxResult, OutboxRow};
-pub use credentials::{BotWithCredential, Credential};
+pub use credentials::{BotWithCredential, Credential, CredentialSecrets};
 pub use delivery_log::{AttemptFilter, AttemptRow, DeliveryRow, EventRow, JobRow};
 pub use delivery_queue::{
     AttemptRecord, Claimed, EventBody, EventToWrite, NextState, PublishBatch, PublishedRow, QueueWrite,
@@ -62,6 +63,7 @@ pub use media::{
 };
 pub use media_downloads::{DownloadEnd, DownloadJob, IncomingRow, STATUS_PENDING};
 pub use outbound_endpoints::{EndpointRow, EventTypeRow, StoredHeader};
+pub use receipts::{Receipt, ReceiptOutcome, ReplyRow};
 pub use scenarios::{NewScenario, ScenarioPatch, ScenarioRecord};
 
 use std::str::FromStr;

@@ -18,7 +18,7 @@ use super::update::parse_update;
 use super::update_kinds::DEFAULT_ALLOWED_UPDATES;
 use crate::media::MediaLibrary;
 use crate::platforms::{
-    BodyError, Choice, FetchError, Inbound, Platform, PlatformCall, SendReport, WebhookSetup, WebhookStatus,
+    Access, BodyError, Choice, FetchError, Inbound, Platform, PlatformCall, SendReport, WebhookSetup, WebhookStatus,
 };
 use crate::scenario::OutMessage;
 use crate::secrets::{Secret, constant_time_eq};
@@ -124,21 +124,22 @@ impl Platform for Telegram {
 
     fn send<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         bot_id: BotId,
         call: PlatformCall,
         media: &'a MediaLibrary,
     ) -> BoxFuture<'a, SendReport> {
-        self.send_call(token, bot_id, call, media).boxed()
+        self.send_call(&access.token, bot_id, call, media).boxed()
     }
 
     fn fetch_file<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         file_id: &'a str,
         limit: u64,
     ) -> BoxFuture<'a, Result<Bytes, FetchError>> {
         async move {
+            let token = &access.token;
             let info = self.api.get_file(token, file_id).await?;
             if let Some(size) = info.file_size.filter(|s| *s > limit) {
                 return Err(FetchError::TooLarge {
@@ -159,7 +160,7 @@ impl Platform for Telegram {
 
     fn register_webhook<'a>(
         &'a self,
-        token: &'a Secret<String>,
+        access: &'a Access,
         setup: &'a WebhookSetup,
     ) -> BoxFuture<'a, Result<(), CallError>> {
         async move {
@@ -168,17 +169,17 @@ impl Platform for Telegram {
             setup
                 .allowed_updates
                 .get_or_insert_with(|| DEFAULT_ALLOWED_UPDATES.iter().map(|s| s.to_string()).collect());
-            self.api.set_webhook(token, &setup).await
+            self.api.set_webhook(&access.token, &setup).await
         }
         .boxed()
     }
 
-    fn webhook_status<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<WebhookStatus, CallError>> {
-        self.api.get_webhook_info(token).boxed()
+    fn webhook_status<'a>(&'a self, access: &'a Access) -> BoxFuture<'a, Result<WebhookStatus, CallError>> {
+        self.api.get_webhook_info(&access.token).boxed()
     }
 
-    fn remove_webhook<'a>(&'a self, token: &'a Secret<String>) -> BoxFuture<'a, Result<(), CallError>> {
-        self.api.delete_webhook(token, false).boxed()
+    fn remove_webhook<'a>(&'a self, access: &'a Access) -> BoxFuture<'a, Result<(), CallError>> {
+        self.api.delete_webhook(&access.token, false).boxed()
     }
 }
 

@@ -154,6 +154,7 @@ impl From<ParsedUpdate> for Inbound {
             file: p.media,
             moved_to_chat: p.migrate_to_chat_id.map(|c| c.to_string()),
             parse_error: p.parse_error,
+            message_id: None,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! WhatsApp Cloud API, the second platform: for now only its pure parts, each without I/O and
-//! never panicking, whatever a sender puts in a body.
+//! WhatsApp Cloud API, the second platform. The pure parts do no I/O and never panic, whatever
+//! a sender puts in a body:
 //!
 //! - [`verify`]: the `X-Hub-Signature-256` check of a webhook body (HMAC-SHA256 with the app
 //!   secret) and the `hub.challenge` handshake Meta runs when a webhook URL is registered.
@@ -8,18 +8,30 @@
 //!   sent.
 //! - [`render`]: an engine `OutMessage` → the `POST /{phone_number_id}/messages` bodies that
 //!   deliver it (text, reply buttons, lists, media), and the read receipt of a user's message.
+//! - [`markup`]: scenario texts (HTML) → WhatsApp's own formatting marks.
+//! - [`template`]: the 24-hour window's rules and the bot's template for a closed window.
+//! - [`pacing`]: replies spread at the phone number's throughput.
+//! - [`degrade`]: what a scenario loses on WhatsApp, as upload warnings per step.
 //!
-//! Not built yet: the Graph API client (sending, media upload and download, retries and error
-//! classification), outbound pacing, the webhook routes, storing credentials (app secret,
-//! verify token, access token, phone number id), the media library's WhatsApp ids, and the
-//! `Platform` implementation that puts these pieces behind the seam in `app.rs`.
+//! The shell:
+//! - [`api`]: the Graph API client (messages, media, the webhook override), its answers
+//!   classified into the seam's `CallError`.
+//! - [`platform`] and `send`: the [`Platform`](crate::platforms::Platform) that puts these
+//!   behind the seam.
 
 pub mod api;
+pub mod degrade;
+pub mod markup;
+pub mod pacing;
 pub mod parse;
+pub mod platform;
 pub mod render;
+mod send;
+pub mod template;
 pub mod verify;
 
 pub use parse::{MAX_DEPTH, MAX_ITEMS, Origin, Parsed, ReceiptStatus, StatusReceipt, parse, update_id_of};
+pub use platform::WhatsApp;
 pub use render::{mark_read, render};
 pub use verify::{SIGNATURE_HEADER, handshake, signature_ok};
 

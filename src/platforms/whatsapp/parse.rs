@@ -220,6 +220,7 @@ fn read_message(message: &Value, contacts: &[Value]) -> (Inbound, Origin) {
         file: None,
         moved_to_chat: None,
         parse_error: None,
+        message_id: id.map(str::to_string),
     };
     let read = if !message.is_object() {
         Err("message: must be an object".to_string())

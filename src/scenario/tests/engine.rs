@@ -435,3 +435,45 @@ fn every_input_kind_serializes_and_round_trips() {
         assert_eq!(serde_json::from_value::<Input>(json).unwrap(), input);
     }
 }
+
+fn many_buttons() -> Value {
+    json!({"steps": {
+        "pick": {"message": {"text": "Which?"}, "buttons": (1..=12).map(|i| json!({"text": format!("Dish {i}"), "value": format!("d{i}")})).collect::<Vec<_>>(),
+                 "expected_input": {"type": "button", "variable": "dish"}, "next_step": "done"},
+        "done": {"message": {"text": "You chose {{dish}}"}}
+    }})
+}
+
+#[test]
+fn typed_choices_take_a_number_or_a_label_where_the_platform_allows_them() {
+    let sc = scenario(many_buttons()).with_typed_choices(true);
+    let mut d = Driver::new(&sc);
+    d.text("/start");
+    let out = d.text(" 12. ");
+    assert_eq!(texts(&out), ["You chose d12"]);
+    let mut d = Driver::new(&sc);
+    d.text("/start");
+    assert_eq!(
+        texts(&d.text("dish 3")),
+        ["You chose d3"],
+        "labels match whatever the case"
+    );
+    let mut d = Driver::new(&sc);
+    d.text("/start");
+    for wrong in ["0", "13", "Dish", "-1"] {
+        let out = d.text(wrong);
+        assert_eq!(out.kind, OutcomeKind::Rejected(RejectReason::WrongInputType), "{wrong}");
+        assert_eq!(d.at(), "pick");
+    }
+    assert_eq!(texts(&d.press("d5")), ["You chose d5"], "buttons still work");
+}
+
+#[test]
+fn without_typed_choices_a_typed_number_is_refused() {
+    let sc = scenario(many_buttons());
+    let mut d = Driver::new(&sc);
+    d.text("/start");
+    let out = d.text("12");
+    assert_eq!(out.kind, OutcomeKind::Rejected(RejectReason::WrongInputType));
+    assert_eq!(d.at(), "pick");
+}
