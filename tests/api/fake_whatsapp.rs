@@ -130,6 +130,11 @@ struct State {
     /// WABAs whose app subscription was deleted.
     unsubscribed: Vec<String>,
     deny_override: bool,
+    /// Where Meta would reach a callback's host: handshakes go to this base instead (tests
+    /// register a public URL that only the test server stands in for).
+    callback_base: Option<String>,
+    /// The wamids given to sent messages, in order.
+    answered: Vec<String>,
     next_message: u64,
     next_media: u64,
 }
@@ -279,6 +284,17 @@ impl FakeWhatsApp {
 
     /// Override calls answer 403 with code 200 ("Permissions error") until
     /// [`allow_override`](Self::allow_override).
+    /// Run override handshakes against `base` (scheme, host and port) instead of the callback
+    /// URL's own host: the path and query are kept, as if DNS pointed the host there.
+    pub fn route_callbacks_to(&self, base: &str) {
+        self.shared.lock().callback_base = Some(base.trim_end_matches('/').to_string());
+    }
+
+    /// The wamids the fake gave sent messages, oldest first.
+    pub fn answered_ids(&self) -> Vec<String> {
+        self.shared.lock().answered.clone()
+    }
+
     pub fn deny_override(&self) {
         self.shared.lock().deny_override = true;
     }

@@ -210,6 +210,7 @@ fn message(shared: &Shared, body: &Value) -> Response {
     }
     state.next_message += 1;
     let wamid = format!("wamid.FAKE{}", state.next_message);
+    state.answered.push(wamid.clone());
     ok(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]}))
 }
 
@@ -308,7 +309,8 @@ async fn set_override(
         return invalid_parameter("Param override_callback_uri must be at most 200 characters.");
     }
     if !url.is_empty() {
-        let verified = handshake(&shared.http, url, verify_token).await;
+        let routed = shared.lock().callback_base.clone().map(|base| route(url, &base));
+        let verified = handshake(&shared.http, routed.as_deref().unwrap_or(url), verify_token).await;
         call.handshake_ok = Some(verified.is_ok());
         if let Err(why) = verified {
             let message = format!("(#2200) Callback verification failed with the following errors: {why}");
@@ -351,6 +353,18 @@ fn override_status(shared: &Shared, target: &Target) -> Response {
             }
             ok(json!({"data": [app]}))
         }
+    }
+}
+
+/// `url` with its scheme, host and port replaced by `base`'s.
+fn route(url: &str, base: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{base}{}{}",
+            u.path(),
+            u.query().map(|q| format!("?{q}")).unwrap_or_default()
+        ),
+        Err(_) => url.to_string(),
     }
 }
 

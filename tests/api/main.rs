@@ -42,6 +42,10 @@ mod telegram_pacing;
 mod telegram_shapes;
 mod telegram_support;
 mod telegram_uploads;
+mod whatsapp;
+mod whatsapp_chiho;
+mod whatsapp_more;
+mod whatsapp_support;
 
 mod fake_receiver;
 mod webhooks;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::fake_receiver::{Answer, FakeReceiver};
 use crate::fake_telegram::FakeTelegram;
+use crate::fake_whatsapp::FakeWhatsApp;
 use crate::process::start_node;
 
 const MARKER: &str = "<!-- readme-test";
@@ -70,19 +71,24 @@ async fn readme_examples_and_the_serve_hint_work_when_pasted() {
     );
 
     let telegram = FakeTelegram::start().await;
+    let whatsapp = FakeWhatsApp::start().await;
     let receiver = FakeReceiver::start(Answer::Status(200)).await;
     let dir = tempfile::tempdir().unwrap();
     let telegram_url = telegram.base_url();
+    let whatsapp_url = whatsapp.base_url();
     let node = start_node(
         dir.path(),
         &[
             ("HOOKLINE_TELEGRAM_API_URL", &telegram_url),
+            ("HOOKLINE_WHATSAPP_API_URL", &whatsapp_url),
             ("HOOKLINE_PUBLIC_URL", "https://hooks.example.com"),
             ("HOOKLINE_DELIVERY_ALLOWED_NETWORKS", "127.0.0.0/8"),
         ],
     )
     .await;
     let admin = node.admin_key.clone().expect("a fresh database prints an admin key");
+    // Meta reaches hooks.example.com; here the node stands in for it.
+    whatsapp.route_callbacks_to(&format!("http://{}", node.addr));
 
     let hint = node
         .startup_lines
@@ -110,4 +116,9 @@ async fn readme_examples_and_the_serve_hint_work_when_pasted() {
     );
     let got = receiver.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(got[0].json()["type"], "order.created");
+    // The WhatsApp bot's webhook was set (Meta's handshake answered), and the signed test
+    // message was answered through the Graph API.
+    assert!(whatsapp.override_url().is_some(), "activate sets the WhatsApp webhook");
+    let replies = whatsapp.wait_for("messages", 1, Duration::from_secs(30)).await;
+    assert_eq!(replies[0].body["to"], "79991234567");
 }
