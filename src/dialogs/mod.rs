@@ -15,6 +15,7 @@ pub mod locks;
 pub mod plan;
 pub mod sender;
 pub mod snapshots;
+mod window;
 pub mod workers;
 
 use crate::model::ids::{AccountId, BotId};

@@ -8,8 +8,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::Runtime;
-use crate::platforms::{Access, CallError, ClosedWindow, OutsideWindow, Platform, PlatformCall, token_purpose};
-use crate::scenario::{Context, DialogState};
+use crate::platforms::{Access, CallError, Platform, PlatformCall, token_purpose};
 use crate::store::{StoreError, now_ms};
 
 /// Sends of one reply the platform may answer "too many requests" before it is given up.
@@ -212,7 +211,14 @@ impl Runtime {
                 return Next::Stop;
             }
         }
-        let report = adapter.send(access, bot_id, call, &self.media).await;
+        let mut report = adapter.send(access, bot_id, call.clone(), &self.media).await;
+        if let Err(CallError::OutsideWindow(_)) = &report.outcome
+            && let Some(instead) = self.instead_of_closed(chat, &call).await
+        {
+            // The platform says the window is closed where hookline thought it open (a message
+            // hookline never saw, clocks apart): the bot's template goes once instead.
+            report = adapter.send(access, bot_id, instead, &self.media).await;
+        }
         if !report.missing_media.is_empty() {
             self.record_media_missing(bot_id, platform, chat_id, &report.missing_media)
                 .await;
@@ -286,71 +292,16 @@ impl Runtime {
     }
 }
 
-impl Runtime {
-    /// `call` as it may go: unchanged while the chat's reply window is open (or the platform
-    /// has none), else what the adapter sends instead (a template); `None` when it cannot go,
-    /// then it is failed with a `message.failed` event.
-    async fn window_checked(&self, chat: &Chat<'_>, id: Uuid, call: PlatformCall) -> Option<PlatformCall> {
-        let Some(window) = chat.adapter.reply_window().filter(|_| !chat.window_open) else {
-            return Some(call);
-        };
-        let found = match self.store.chat_window(chat.bot_id, chat.platform, chat.chat_id).await {
-            Ok(found) => found,
-            Err(e) => {
-                // The platform refuses a closed window's message itself; the refusal fails it then.
-                tracing::warn!(bot_id = %chat.bot_id, error = %e, "cannot read the chat's reply window; sending");
-                return Some(call);
-            }
-        };
-        let last = found.as_ref().map(|f| f.0);
-        if last.is_some_and(|at| now_ms() - at < window.as_millis() as i64) {
-            return Some(call);
-        }
-        let state: Option<DialogState> = found.as_ref().and_then(|f| serde_json::from_str(&f.1).ok());
-        let context = found
-            .as_ref()
-            .and_then(|f| serde_json::from_str(&f.2).ok())
-            .unwrap_or_else(|| Context {
-                platform: chat.platform.to_string(),
-                chat_id: chat.chat_id.to_string(),
-                user: Default::default(),
-            });
-        let data = state.map(|s| s.data).unwrap_or_default();
-        let closed = ClosedWindow {
-            chat_id: chat.chat_id,
-            last_user_message_ms: last,
-            data: &data,
-            context: &context,
-        };
-        match chat.adapter.outside_window(chat.bot_id, chat.access, &call, &closed) {
-            OutsideWindow::Keep => Some(call),
-            OutsideWindow::Replace(instead) => Some(instead),
-            OutsideWindow::Refuse(why) => {
-                let error = CallError::OutsideWindow(why);
-                tracing::info!(outbox_id = %id, error = %error, "reply not sent");
-                if let Err(e) = self
-                    .store
-                    .outbox_failed_with_event(id, error.label(), &error.to_string())
-                    .await
-                {
-                    tracing::warn!(outbox_id = %id, error = %e, "cannot record a reply outside the window");
-                }
-                None
-            }
-        }
-    }
-}
-
 /// The chat whose replies are being sent, and what sending them takes.
 #[derive(Clone, Copy)]
-struct Chat<'a> {
-    adapter: &'a dyn Platform,
-    access: &'a Access,
-    bot_id: BotId,
-    platform: &'a str,
-    chat_id: &'a str,
+pub(super) struct Chat<'a> {
+    pub adapter: &'a dyn Platform,
+    pub access: &'a Access,
+    pub bot_id: BotId,
+    pub platform: &'a str,
+    pub chat_id: &'a str,
     /// Known to be within the platform's reply window (the user just wrote).
-    window_open: bool,
+    pub window_open: bool,
 }
 
 impl<'a> Chat<'a> {

@@ -383,3 +383,36 @@ both_backends!(
         assert_eq!(tg.calls_of("sendMessage").len(), 1, "nothing went to Telegram for it");
     }
 );
+
+both_backends!(
+    metas_own_131047_sends_the_template_or_fails_the_reply,
+    |app: TestApp| async move {
+        let settings = json!({"template": {"name": "come_back", "language": "en", "parameters": ["{{last}}"]}});
+        let Some(bot) = WaBot::start_with(app.backend, echo_scenario(), settings, |_| {}).await else {
+            return;
+        };
+        let closed = Failure::Graph {
+            http: 400,
+            code: 131047,
+            message: "Re-engagement message".into(),
+        };
+        bot.deliver(&envelope(vec![text("wamid.E1", USER, "hi")], vec![])).await;
+        bot.wait_sent(USER, 1).await;
+        // Meta says the window is closed although the user just wrote: the template goes instead.
+        bot.wa.fail_next("messages", 1, closed.clone());
+        bot.deliver(&envelope(vec![text("wamid.E2", USER, "late")], vec![]))
+            .await;
+        bot.settle().await;
+        let sent = bot.sent_to(USER);
+        assert_eq!(sent.len(), 3, "the refused reply, then the template");
+        assert_eq!(sent[2].body["type"], "template");
+        assert_eq!(
+            sent[2].body["template"]["components"][0]["parameters"][0]["text"],
+            "late"
+        );
+        assert!(
+            bot.events().await.iter().all(|(t, _)| t != "message.failed"),
+            "the template stood in"
+        );
+    }
+);
