@@ -19,13 +19,16 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use hookline::app::Application;
-use hookline::config::{Config, DatabaseConfig};
-use hookline::secrets::Secret;
+use hookline::config::Config;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+#[path = "shared/bench.rs"]
+mod bench;
 #[path = "shared/wrk.rs"]
 mod wrk;
+
+use bench::{arg, choose_database, percentile};
 
 /// wrk's script: each request a new update (ids unique across wrk's threads), in one of 3,200
 /// chats per thread (6,400 in all, as many as the in-process clients use), with the bot's
@@ -46,15 +49,6 @@ request = function()
 end
 "#;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// A Bot API that accepts everything at once; `counter` counts the calls.
 async fn fake_bot_api(counter: Arc<AtomicU64>) -> String {
     let app = Router::new().route(
@@ -68,14 +62,6 @@ async fn fake_bot_api(counter: Arc<AtomicU64>) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -95,21 +81,7 @@ async fn main() -> anyhow::Result<()> {
     config.rate_limits.webhooks_per_minute = 0;
     config.rate_limits.bot_management_per_minute = 0;
     config.dialog_inputs_per_minute = u32::MAX;
-    let backend = if let Ok(url) = std::env::var("HOOKLINE_BENCH_DATABASE_URL") {
-        let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await?;
-        let sep = if url.contains('?') { '&' } else { '?' };
-        config.database = DatabaseConfig::Postgres {
-            url: Secret::new(format!("{url}{sep}options=-c%20search_path%3D{schema}")),
-        };
-        config.master_key = Some(Secret::new([1u8; 32]));
-        "postgres"
-    } else {
-        "sqlite (synchronous=FULL)"
-    };
+    let backend = choose_database(&mut config).await?;
     let mut app = Application::build(config).await?;
     let admin = app.take_bootstrap_key().map(|k| k.expose().clone()).unwrap_or_default();
     let base = format!("http://{}", app.local_addr());
