@@ -239,17 +239,19 @@ async fn process_messages(
     body: &[u8],
 ) -> ApiResult<(Vec<MessageAck>, usize)> {
     let mut by_chat: Vec<(String, ChatItems<'_>)> = Vec::new();
+    // Where each chat's list is in `by_chat`: a body of many chats stays linear.
+    let mut index: HashMap<&str, usize> = HashMap::new();
     let mut other_numbers = 0;
     for (i, (item, origin)) in parsed.items.iter().zip(&parsed.origins).enumerate() {
         if !for_this_number(number, origin.phone_number_id.as_deref()) {
             other_numbers += 1;
             continue;
         }
-        let chat = item.chat().to_string();
-        match by_chat.iter_mut().find(|(c, _)| *c == chat) {
-            Some((_, list)) => list.push((i, item, origin)),
-            None => by_chat.push((chat, vec![(i, item, origin)])),
-        }
+        let at = *index.entry(item.chat()).or_insert_with(|| {
+            by_chat.push((item.chat().to_string(), Vec::new()));
+            by_chat.len() - 1
+        });
+        by_chat[at].1.push((i, item, origin));
     }
     let single = parsed.items.len() == 1;
     let chats = by_chat.into_iter().map(|(chat, items)| async move {
