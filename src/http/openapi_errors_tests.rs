@@ -108,3 +108,15 @@ fn media_routes_document_their_real_content_types() {
     let upload = &doc["paths"]["/v1/api/bots/{bot_id}/media"]["post"]["requestBody"]["content"];
     assert!(upload["multipart/form-data"].is_object(), "{upload}");
 }
+
+#[test]
+fn operation_ids_are_unique() {
+    let doc = document();
+    let mut seen = std::collections::HashMap::new();
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"].as_str().unwrap_or_default().to_string();
+        if let Some(first) = seen.insert(id.clone(), format!("{method} {path}")) {
+            panic!("operationId `{id}` names both {first} and {method} {path}");
+        }
+    }
+}

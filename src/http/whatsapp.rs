@@ -121,7 +121,11 @@ fn seen_due(bot_id: BotId) -> bool {
            ("hub.challenge" = String, Query, description = "Echoed back when the token matches")),
     responses((status = 200, description = "The challenge, as text/plain", content_type = "text/plain", body = String),
               (status = 403, description = "FORBIDDEN: wrong mode or verify token, or no such bot", body = ErrorEnvelope)))]
-async fn handshake(State(state): State<AppState>, Path(bot_id): Path<String>, RawQuery(query): RawQuery) -> Response {
+async fn whatsapp_handshake(
+    State(state): State<AppState>,
+    Path(bot_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let forbidden = || ApiError::forbidden("verification failed").into_response();
     let Ok(bot_id) = bot_id.parse::<BotId>() else {
         return forbidden();
@@ -173,7 +177,7 @@ async fn handshake(State(state): State<AppState>, Path(bot_id): Path<String>, Ra
         (status = 429, description = "RATE_LIMITED: over the bot's webhook budget; see Retry-After", body = ErrorEnvelope),
         (status = 500, description = "INTERNAL_ERROR", body = ErrorEnvelope),
         (status = 503, description = "NOT_READY or STORAGE_FULL: the database is unreachable or full; Meta's redelivery is processed once", body = ErrorEnvelope)))]
-async fn receive(
+async fn receive_whatsapp(
     State(state): State<AppState>,
     Path(bot_id): Path<String>,
     req: Request,
@@ -350,7 +354,7 @@ async fn record_receipts(
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(handshake, receive))
+        .routes(routes!(whatsapp_handshake, receive_whatsapp))
         .merge(super::whatsapp_setup::router())
 }
 

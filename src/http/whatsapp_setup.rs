@@ -151,7 +151,7 @@ pub(super) async fn activation(state: &AppState, bot_id: BotId) -> Value {
               (status = 404, description = "No such bot, or no active WhatsApp credentials", body = ErrorEnvelope),
               (status = 502, description = "Meta's API is unavailable; try again", body = ErrorEnvelope)),
     security(("api_key" = [])))]
-async fn set_webhook(
+async fn set_whatsapp_webhook(
     State(state): State<AppState>,
     auth: Auth,
     Path(bot_id): Path<String>,
@@ -170,7 +170,7 @@ async fn set_webhook(
     responses((status = 200, description = "Meta's view and hookline's", body = inline(Envelope<WhatsAppWebhookOut>)),
               (status = 404, description = "No such bot, or no WhatsApp credentials", body = ErrorEnvelope)),
     security(("api_key" = [])))]
-async fn webhook_status(
+async fn whatsapp_webhook_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(bot_id): Path<String>,
@@ -184,7 +184,7 @@ async fn webhook_status(
     responses((status = 200, description = "The override is removed at Meta", body = inline(Envelope<Object>)),
               (status = 404, description = "No such bot, or no active WhatsApp credentials", body = ErrorEnvelope)),
     security(("api_key" = [])))]
-async fn delete_webhook(
+async fn delete_whatsapp_webhook(
     State(state): State<AppState>,
     auth: Auth,
     Path(bot_id): Path<String>,
@@ -198,7 +198,7 @@ async fn delete_webhook(
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(set_webhook))
-        .routes(routes!(webhook_status))
-        .routes(routes!(delete_webhook))
+        .routes(routes!(set_whatsapp_webhook))
+        .routes(routes!(whatsapp_webhook_status))
+        .routes(routes!(delete_whatsapp_webhook))
 }
