@@ -24,9 +24,11 @@ cleanup() {
 trap cleanup EXIT
 
 # Rate limits off, so cases reach the handlers instead of stopping at 429 (which is documented
-# anyway); the Bot API points at a closed local port, so nothing leaves the machine.
+# anyway); the Bot API and the Graph API point at a closed local port, so nothing leaves the
+# machine.
 HOOKLINE_RATE_LIMIT_BOT_MANAGEMENT=0 HOOKLINE_RATE_LIMIT_WEBHOOKS=0 HOOKLINE_RATE_LIMIT_MEDIA=0 \
-HOOKLINE_TELEGRAM_API_URL=http://127.0.0.1:9 HOOKLINE_LOG_LEVEL=error \
+HOOKLINE_TELEGRAM_API_URL=http://127.0.0.1:9 HOOKLINE_WHATSAPP_API_URL=http://127.0.0.1:9 \
+HOOKLINE_LOG_LEVEL=error \
   "$bin" serve --listen 127.0.0.1:0 --data-dir "$data" >"$out" 2>"$out.log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q '^hookline listening on' "$out" && break; sleep 0.2; done
