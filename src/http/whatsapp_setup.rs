@@ -76,7 +76,9 @@ fn webhook_error(e: WebhookError) -> ApiError {
     }
 }
 
-/// The view of the bot's webhook, with Meta's answer (`platform`) when there is one.
+/// The view of the bot's webhook, with Meta's answer (`platform`) when there is one. Called
+/// after the registration or status call, so the credential read here holds any error it
+/// recorded.
 pub(super) async fn view(
     state: &AppState,
     bot_id: BotId,
@@ -104,12 +106,6 @@ pub(super) async fn view(
         Err(e) => return Err(webhook_error(e)),
     };
     let registered = platform_callback_url.is_some() && platform_callback_url == callback_url;
-    // Re-read: the registration may have recorded an error a moment ago.
-    let credential = state
-        .store
-        .get_credential(bot_id, PLATFORM)
-        .await?
-        .unwrap_or(credential);
     Ok(WhatsAppWebhookOut {
         registered,
         callback_url,
