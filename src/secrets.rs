@@ -53,6 +53,30 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Standard Webhooks secrets are `whsec_` followed by the base64 of 24–64 random bytes, and the
+/// HMAC key is the decoded bytes: what the standard's libraries do with the same string. Outbound
+/// signing and inbound source verification both read them here.
+pub const WHSEC_PREFIX: &str = "whsec_";
+
+/// The HMAC key of a `whsec_<base64 of 24..=64 bytes>` secret. The error never echoes the value.
+pub fn decode_whsec(text: &str) -> Result<Secret<Vec<u8>>, &'static str> {
+    let body = text
+        .strip_prefix(WHSEC_PREFIX)
+        .ok_or("must start with whsec_ followed by base64")?;
+    let key = STANDARD
+        .decode(body)
+        .map_err(|_| "must be whsec_ followed by standard base64")?;
+    if !(24..=64).contains(&key.len()) {
+        return Err("must encode between 24 and 64 bytes");
+    }
+    Ok(Secret::new(key))
+}
+
+/// The `whsec_…` text of an HMAC key.
+pub fn encode_whsec(key: &[u8]) -> String {
+    format!("{WHSEC_PREFIX}{}", STANDARD.encode(key))
+}
+
 /// `HOOKLINE_MASTER_KEY`: base64 (standard or URL-safe) of exactly 32 bytes.
 /// The error never echoes the input.
 pub fn parse_master_key(s: &str) -> Result<[u8; 32], String> {

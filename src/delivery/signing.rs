@@ -9,9 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::secrets::{Secret, constant_time_eq, random_bytes};
-
-pub const SECRET_PREFIX: &str = "whsec_";
+use crate::secrets::{Secret, constant_time_eq, decode_whsec, encode_whsec, random_bytes};
 
 /// A parsed endpoint secret: the `whsec_…` text and the HMAC key it stands for.
 #[derive(Clone)]
@@ -31,25 +29,16 @@ impl WebhookSecret {
     pub fn generate() -> WebhookSecret {
         let bytes: [u8; 32] = random_bytes();
         WebhookSecret {
-            text: Secret::new(format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))),
+            text: Secret::new(encode_whsec(&bytes)),
             key: Secret::new(bytes.to_vec()),
         }
     }
 
     /// Accept a supplied `whsec_<base64 of 24..=64 bytes>`. The error never echoes the value.
     pub fn parse(text: &str) -> Result<WebhookSecret, &'static str> {
-        let body = text
-            .strip_prefix(SECRET_PREFIX)
-            .ok_or("must start with whsec_ followed by base64")?;
-        let key = STANDARD
-            .decode(body)
-            .map_err(|_| "must be whsec_ followed by standard base64")?;
-        if !(24..=64).contains(&key.len()) {
-            return Err("must encode between 24 and 64 bytes");
-        }
         Ok(WebhookSecret {
             text: Secret::new(text.to_string()),
-            key: Secret::new(key),
+            key: decode_whsec(text)?,
         })
     }
 
