@@ -27,6 +27,7 @@ pub mod model;
 pub mod platforms;
 pub mod scenario;
 pub mod secrets;
+pub mod sources;
 pub mod ssrf;
 pub mod store;
 pub mod telemetry;

@@ -1,8 +1,8 @@
 //! hookline's modules form layers that depend one way only, outermost first:
 //!
-//! `main`/`cli` → `app` → `http` (with `error`, the API's answers) → `dialogs` → `delivery` →
-//! `platforms` → `scenario`, `media` → `store` → `telemetry` → `config`, `ssrf` → `secrets` →
-//! `model`
+//! `main`/`cli` → `app` → `http` (with `error`, the API's answers) → `sources` → `dialogs` →
+//! `delivery` → `platforms` → `scenario`, `media` → `store` → `telemetry` → `config`, `ssrf` →
+//! `secrets` → `model`
 //!
 //! A module may name its own tree and any module below it, never one above, and `scenario` and
 //! `media` not each other. This test reads every `crate::…` path in `src/` (test code aside) and
@@ -19,17 +19,18 @@ const LAYERS: &[(&str, u32)] = &[
     ("app", 1),
     ("http", 2),
     ("error", 2),
-    ("dialogs", 3),
-    ("delivery", 4),
-    ("platforms", 5),
-    ("scenario", 6),
-    ("media", 6),
-    ("store", 7),
-    ("telemetry", 8),
-    ("config", 9),
-    ("ssrf", 9),
-    ("secrets", 10),
-    ("model", 11),
+    ("sources", 3),
+    ("dialogs", 4),
+    ("delivery", 5),
+    ("platforms", 6),
+    ("scenario", 7),
+    ("media", 7),
+    ("store", 8),
+    ("telemetry", 9),
+    ("config", 10),
+    ("ssrf", 10),
+    ("secrets", 11),
+    ("model", 12),
 ];
 
 fn layer(module: &str) -> Option<u32> {
