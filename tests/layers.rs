@@ -1,11 +1,11 @@
 //! hookline's modules form layers that depend one way only, outermost first:
 //!
 //! `main`/`cli` → `app` → `http` (with `error`, the API's answers) → `dialogs` → `delivery` →
-//! `platforms` → `scenario`, `media` → `store` → `telemetry` → `config`, `ssrf` → `secrets` →
+//! `platforms` → `scenario`, `media`, `jq` → `store` → `telemetry` → `config`, `ssrf` → `secrets` →
 //! `model`
 //!
-//! A module may name its own tree and any module below it, never one above, and `scenario` and
-//! `media` not each other. This test reads every `crate::…` path in `src/` (test code aside) and
+//! A module may name its own tree and any module below it, never one above, and `scenario`,
+//! `media` and `jq` not each other. This test reads every `crate::…` path in `src/` (test code aside) and
 //! fails naming each upward one. The order is written once, here.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("platforms", 5),
     ("scenario", 6),
     ("media", 6),
+    ("jq", 6),
     ("store", 7),
     ("telemetry", 8),
     ("config", 9),
