@@ -74,9 +74,11 @@ impl Application {
         let delivery = crate::delivery::Delivery::new(&config, store.deliveries_notify())
             .context("cannot build the outbound webhook HTTP client")?;
         let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let jq = crate::jq::Sandbox::new(sandbox_config(&config));
         let outbound = crate::delivery::Outbound {
             store: store.clone(),
             delivery: delivery.clone(),
+            jq: jq.clone(),
             cipher: cipher.clone(),
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
@@ -88,6 +90,7 @@ impl Application {
             cipher,
             delivery,
             outbound,
+            jq,
             metrics: crate::telemetry::metrics_handle(),
             config,
             runtime,
@@ -277,6 +280,21 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// The jq sandbox's settings from the configuration.
+fn sandbox_config(config: &Config) -> crate::jq::SandboxConfig {
+    let mut c = crate::jq::SandboxConfig::new();
+    if let Some(exe) = &config.jq.exe {
+        c.exe = exe.clone();
+    }
+    if let Some(workers) = config.jq.workers {
+        c.workers = workers;
+    }
+    c.memory_mb = config.jq.memory_mb;
+    c.limits.timeout = config.jq.timeout;
+    c.limits.max_output_bytes = config.jq.max_output_bytes;
+    c
 }
 
 /// The platforms bots talk through. A new platform's adapter is added here.

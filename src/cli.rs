@@ -101,6 +101,14 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+    /// The jq evaluation sandbox `serve` starts for itself: length-prefixed JSON requests on
+    /// stdin, answers on stdout (see `hookline::jq`). Not for people.
+    #[command(hide = true)]
+    JqSandbox {
+        /// Address-space limit of this process.
+        #[arg(long, default_value_t = 512)]
+        memory_mb: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +153,7 @@ pub enum RoleArg {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Scenario(command) => run_scenario(command),
+        Command::JqSandbox { memory_mb } => crate::jq::child::main(memory_mb),
         Command::Version => {
             println!("hookline {}", env!("CARGO_PKG_VERSION"));
             Ok(())

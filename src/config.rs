@@ -309,6 +309,30 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("2592000"),
         help: "webhook events and attempts older than this are removed (default 30 days); so are the chat flow's finished rows (inbox, sent replies), kept at least 48 h",
     },
+    Setting {
+        key: "jq_timeout_ms",
+        env: "HOOKLINE_JQ_TIMEOUT_MS",
+        default: Some("100"),
+        help: "longest one jq filter or transform may run; past it the evaluation is stopped (its process killed)",
+    },
+    Setting {
+        key: "jq_max_output_bytes",
+        env: "HOOKLINE_JQ_MAX_OUTPUT_BYTES",
+        default: Some("1048576"),
+        help: "largest output of one jq evaluation (all its outputs together, as JSON)",
+    },
+    Setting {
+        key: "jq_workers",
+        env: "HOOKLINE_JQ_WORKERS",
+        default: None,
+        help: "jq sandbox processes, each running one evaluation at a time (default: one per core, at least 2)",
+    },
+    Setting {
+        key: "jq_memory_mb",
+        env: "HOOKLINE_JQ_MEMORY_MB",
+        default: Some("512"),
+        help: "memory (address space, MiB) each jq sandbox process may map beyond its size at start",
+    },
 ];
 
 /// Where a raw value came from; used in error messages.
@@ -521,6 +545,19 @@ pub struct DeliveryConfig {
     pub retention: Duration,
 }
 
+/// The jq sandbox's bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JqConfig {
+    pub timeout: Duration,
+    pub max_output_bytes: usize,
+    /// None: one per core, at least 2.
+    pub workers: Option<usize>,
+    pub memory_mb: u64,
+    /// The executable started as the sandbox; None: this one. Not a setting: tests that run
+    /// the server inside their own binary point it at hookline's.
+    pub exe: Option<PathBuf>,
+}
+
 /// Which database hookline runs on.
 #[derive(Clone, Debug)]
 pub enum DatabaseConfig {
@@ -567,6 +604,7 @@ pub struct Config {
     pub telegram_download_max_bytes: u64,
     pub delivery: DeliveryConfig,
     pub whatsapp: WhatsAppConfig,
+    pub jq: JqConfig,
 }
 
 impl Config {
@@ -660,6 +698,7 @@ impl Config {
             telegram_download_max_bytes: layers.required("telegram_download_max_bytes", parse_positive::<u64>)?,
             delivery: resolve_delivery(layers)?,
             whatsapp: resolve_whatsapp(layers)?,
+            jq: resolve_jq(layers)?,
         })
     }
 
@@ -712,6 +751,33 @@ fn resolve_delivery(layers: &Layers) -> Result<DeliveryConfig, ConfigError> {
             layers.required("delivery_breaker_cooldown_ms", parse_positive::<u64>)?,
         ),
         retention: Duration::from_secs(layers.required("webhook_retention_secs", parse_positive::<u64>)?),
+    })
+}
+
+/// The jq sandbox's bounds. Its memory limit must leave room for the process itself.
+fn resolve_jq(layers: &Layers) -> Result<JqConfig, ConfigError> {
+    Ok(JqConfig {
+        timeout: Duration::from_millis(layers.required("jq_timeout_ms", parse_positive::<u64>)?),
+        max_output_bytes: layers.required("jq_max_output_bytes", parse_positive::<usize>)?,
+        workers: layers.parse("jq_workers", |s| {
+            parse_positive::<usize>(s).and_then(|n| {
+                if n > 256 {
+                    Err("must be at most 256".into())
+                } else {
+                    Ok(n)
+                }
+            })
+        })?,
+        memory_mb: layers.required("jq_memory_mb", |s| {
+            parse_positive::<u64>(s).and_then(|n| {
+                if n < 64 {
+                    Err("must be at least 64".into())
+                } else {
+                    Ok(n)
+                }
+            })
+        })?,
+        exe: None,
     })
 }
 
@@ -862,6 +928,21 @@ mod tests {
         assert!(matches!(c.database, DatabaseConfig::Sqlite { ref path } if path.ends_with("hookline.db")));
         assert_eq!(c.rate_limits.media_per_minute, 50);
         assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
+        assert_eq!(c.jq.timeout, Duration::from_millis(100));
+        assert_eq!((c.jq.workers, c.jq.memory_mb), (None, 512));
+    }
+
+    #[test]
+    fn jq_bounds_are_checked() {
+        let layers = Layers::defaults().env(env_of(&[("HOOKLINE_JQ_MEMORY_MB", "8")]));
+        let err = Config::resolve(&layers).unwrap_err().to_string();
+        assert!(err.contains("HOOKLINE_JQ_MEMORY_MB"), "{err}");
+        let layers = Layers::defaults().env(env_of(&[
+            ("HOOKLINE_JQ_WORKERS", "3"),
+            ("HOOKLINE_JQ_TIMEOUT_MS", "250"),
+        ]));
+        let c = Config::resolve(&layers).unwrap();
+        assert_eq!((c.jq.workers, c.jq.timeout), (Some(3), Duration::from_millis(250)));
     }
 
     #[test]

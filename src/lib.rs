@@ -9,7 +9,8 @@
 //! Modules, outermost first: [`cli`] and [`app`] start things; [`http`] is the REST shell;
 //! [`store`] is everything durable; [`dialogs`] runs the inbound flow; [`platforms`] parses and
 //! talks to Telegram; [`scenario`] is the pure conversation engine; [`media`] keeps bots' files
-//! in an object store; [`config`], [`secrets`] and [`telemetry`] are shared.
+//! in an object store; [`jq`] checks and runs users' jq filters and transforms (in a sandbox
+//! process); [`config`], [`secrets`] and [`telemetry`] are shared.
 
 /// Every binary that links hookline (the server, its tests and benchmarks) allocates through
 /// mimalloc: see the note in `Cargo.toml`.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod delivery;
 pub mod dialogs;
 pub mod http;
+pub mod jq;
 pub mod media;
 pub mod model;
 pub mod platforms;

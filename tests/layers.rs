@@ -1,12 +1,12 @@
 //! hookline's modules form layers that depend one way only, outermost first:
 //!
 //! `main`/`cli` → `app` → `http` (with `error`, the API's answers) → `sources` → `dialogs` →
-//! `delivery` → `platforms` → `scenario`, `media` → `store` → `telemetry` → `config`, `ssrf` →
-//! `secrets` → `model`
+//! `delivery` → `platforms` → `scenario`, `media`, `jq` → `store` → `telemetry` → `config`,
+//! `ssrf` → `secrets` → `model`
 //!
-//! A module may name its own tree and any module below it, never one above, and `scenario` and
-//! `media` not each other. This test reads every `crate::…` path in `src/` (test code aside) and
-//! fails naming each upward one. The order is written once, here.
+//! A module may name its own tree and any module below it, never one above, and `scenario`,
+//! `media` and `jq` not each other. This test reads every `crate::…` path in `src/` (test code
+//! aside) and fails naming each upward one. The order is written once, here.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("platforms", 6),
     ("scenario", 7),
     ("media", 7),
+    ("jq", 7),
     ("store", 8),
     ("telemetry", 9),
     ("config", 10),

@@ -13,6 +13,41 @@ use crate::model::ids::EndpointId;
 use crate::secrets::{Cipher, DecryptError};
 use crate::store::{Store, StoreResult, StoredHeader};
 
+/// Headers hookline sets itself, or that change how a request is framed or routed: neither an
+/// endpoint's custom headers nor a transform's may set them (nor any `webhook-*`).
+const RESERVED: &[&str] = &[
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "user-agent",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-authorization",
+];
+/// Most custom headers an endpoint (or one transform's output) adds.
+pub const MAX_HEADERS: usize = 20;
+/// Longest value of one.
+pub const MAX_VALUE_BYTES: usize = 4_096;
+
+/// The lowercased name, if `name: value` is a header one may add; otherwise why not.
+pub fn check(name: &str, value: &str) -> Result<String, String> {
+    let lower = name.to_ascii_lowercase();
+    if ::http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+        return Err(format!("`{}` is not a valid header name", name.escape_debug()));
+    }
+    if RESERVED.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+        return Err(format!("`{lower}` is set by hookline"));
+    }
+    if value.len() > MAX_VALUE_BYTES || ::http::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of `{lower}` is not a valid header value"));
+    }
+    Ok(lower)
+}
+
 fn purpose(endpoint: EndpointId, name: &str) -> String {
     format!("webhook_endpoint.header:{endpoint}:{name}")
 }

@@ -4,8 +4,8 @@
 //! Pure cores: [`signing`], [`retry`], [`filter`], [`gate`] (circuit breaker, rate limit,
 //! in-flight cap), [`ssrf`] (address classification), [`catalogue`] (platform event types).
 //! Shells: [`writer`] (group commit of publishes and outcomes), [`worker`] (leased claims,
-//! sending, rescheduling), [`sender`] (one HTTP request), [`maintenance`] (retention, metrics,
-//! recover jobs).
+//! sending, rescheduling), [`shape`] (an endpoint's jq filter and transform), [`sender`] (one
+//! HTTP request), [`maintenance`] (retention, metrics, recover jobs).
 //!
 //! Durability: [`publish`] answers only after the transaction holding the events *and* their
 //! pending deliveries committed, so an acknowledged event always has its deliveries.
@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod retry;
 pub mod schema;
 pub mod sender;
+pub mod shape;
 pub mod signing;
 pub mod worker;
 pub mod writer;
@@ -101,6 +102,8 @@ impl Settings {
 pub struct Outbound {
     pub store: crate::store::Store,
     pub delivery: Delivery,
+    /// Runs endpoints' jq filters and transforms.
+    pub jq: crate::jq::Sandbox,
     /// Opens endpoint secrets and header values.
     pub cipher: Cipher,
     /// Cancelled when the process is shutting down.

@@ -128,7 +128,8 @@ async fn read_prefix(mut response: reqwest::Response, limit: usize) -> (String, 
     (String::from_utf8_lossy(&kept).into_owned(), None)
 }
 
-fn failure(class: &'static str, message: String, latency_ms: i64) -> Answer {
+/// An answer for a request that failed before any response (or was never sent).
+pub fn failure(class: &'static str, message: String, latency_ms: i64) -> Answer {
     Answer {
         succeeded: false,
         status: None,

@@ -11,8 +11,10 @@ use std::time::Duration;
 use super::Outbound;
 use super::gate::{Admit, Gate, Limits, Transition};
 use super::sender::{self, Request};
+use super::shape::{self, Expr, Shaped};
 use super::signing::{WebhookSecret, signature_header};
 use super::{NewEvent, catalogue, retry, writer::Write};
+use crate::jq::Program;
 use crate::model::ids::{AccountId, AttemptId, DeliveryId, EndpointId, EventId};
 use crate::store::{AttemptRecord, Claimed, EndpointRow, EventBody, NextState, QueueWrite, Worker, now_ms};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -29,6 +31,10 @@ pub struct EndpointRt {
     pub schedule: Option<Vec<f64>>,
     pub secrets: Vec<WebhookSecret>,
     pub failing_since: Option<i64>,
+    /// jq: send only when this yields `true`.
+    pub filter: Option<Expr>,
+    /// jq: what to send instead of the envelope.
+    pub transform: Option<Expr>,
 }
 
 /// Sealing purposes of endpoint secrets (bound as associated data).
@@ -67,6 +73,8 @@ impl EndpointRt {
             schedule: row.retry_schedule.as_ref().map(|s| s.0.clone()),
             secrets,
             failing_since: row.failing_since,
+            filter: row.filter.as_deref().map(Program::compile),
+            transform: row.transform.as_deref().map(Program::compile),
         })
     }
 }
@@ -256,11 +264,24 @@ pub fn body_of(event: &EventBody) -> String {
     )
 }
 
-/// The signed headers of one attempt, custom headers first so they cannot replace ours.
-pub fn signed_headers(endpoint: &EndpointRt, event: &EventBody, body: &str, now: i64) -> Vec<(String, String)> {
+/// The signed headers of one attempt: the endpoint's custom headers, those its transform
+/// `added` (replacing custom ones of the same name), then ours, last so nothing replaces them.
+pub fn signed_headers(
+    endpoint: &EndpointRt,
+    event: &EventBody,
+    body: &str,
+    added: Vec<(String, String)>,
+    now: i64,
+) -> Vec<(String, String)> {
     let msg_id = event.id.to_string();
     let ts = now / 1000;
-    let mut headers = endpoint.headers.clone();
+    let mut headers: Vec<(String, String)> = endpoint
+        .headers
+        .iter()
+        .filter(|(name, _)| !added.iter().any(|(a, _)| a == name))
+        .cloned()
+        .collect();
+    headers.extend(added);
     headers.push(("webhook-id".into(), msg_id.clone()));
     headers.push(("webhook-timestamp".into(), ts.to_string()));
     headers.push((
@@ -279,29 +300,30 @@ async fn attempt(
 ) {
     let d = &state.delivery.inner;
     let started = now_ms();
-    let body = body_of(&event);
-    let headers = signed_headers(&endpoint, &event, &body, started);
-    let logged = sender::logged_headers(&headers);
-    let answer = sender::send(
-        &d.client,
-        &d.guard,
-        Request {
-            url: &endpoint.url,
-            headers,
-            body,
-            timeout: endpoint.timeout,
-        },
-        started,
-    )
-    .await;
+    let (answer, logged) = match shape::shape(&state.jq, &endpoint, &event).await {
+        Shaped::Send { body, headers } => send(&state, &event, &endpoint, body, headers, started).await,
+        Shaped::Filtered(note) => {
+            drop(permit);
+            cancel_gate(&state, endpoint.id);
+            return record_filtered(&state, &c, note, started).await;
+        }
+        // Nothing was sent: the receiver's health (the breaker) is not concerned, the
+        // delivery's is, and it retries on its schedule.
+        Shaped::Failed(f) => {
+            cancel_gate(&state, endpoint.id);
+            let mut answer = sender::failure(f.class, f.message, 0);
+            answer.latency_ms = now_ms() - started;
+            (answer, serde_json::json!({}))
+        }
+    };
     drop(permit);
     let now = now_ms();
     let transition = match d.gates.lock() {
-        Ok(mut gates) => gates
+        Ok(mut gates) if answer.error_class.is_none_or(|c| !shape::is_shape_class(c)) => gates
             .get_mut(&endpoint.id)
             .map(|g| g.finish(now, answer.succeeded))
             .unwrap_or(Transition::None),
-        Err(_) => Transition::None,
+        _ => Transition::None,
     };
     let attempts_made = c.attempts as u32 + 1;
     let gone = answer.status == Some(410);
@@ -318,31 +340,86 @@ async fn attempt(
         }
     };
     record_metrics(&answer, next);
-    let record = AttemptRecord {
+    write_outcome(&state, next, attempt_record(&c, "scheduled", &answer, logged, started)).await;
+    follow_up(&state, &c, &event, &endpoint, &answer, next, transition, now).await;
+}
+
+/// Sign and send one request; the answer and the request headers as logged.
+async fn send(
+    state: &Outbound,
+    event: &EventBody,
+    endpoint: &EndpointRt,
+    body: String,
+    added: Vec<(String, String)>,
+    now: i64,
+) -> (sender::Answer, serde_json::Value) {
+    let d = &state.delivery.inner;
+    let headers = signed_headers(endpoint, event, &body, added, now);
+    let logged = sender::logged_headers(&headers);
+    let request = Request {
+        url: &endpoint.url,
+        headers,
+        body,
+        timeout: endpoint.timeout,
+    };
+    (sender::send(&d.client, &d.guard, request, now).await, logged)
+}
+
+/// A delivery the endpoint's filter declined: done, as an attempt that sent nothing (the
+/// delivery status has no `filtered`; its attempt's `cause` says it).
+async fn record_filtered(state: &Outbound, c: &Claimed, note: String, started: i64) {
+    metrics::counter!("webhook_deliveries_filtered_total").increment(1);
+    let answer = sender::Answer {
+        succeeded: true,
+        status: None,
+        headers: serde_json::json!({}),
+        body: String::new(),
+        error_class: None,
+        error_message: Some(note),
+        latency_ms: now_ms() - started,
+        retry_after_ms: None,
+    };
+    let record = attempt_record(c, shape::FILTERED, &answer, serde_json::json!({}), started);
+    write_outcome(state, NextState::Succeeded, record).await;
+}
+
+/// The attempt log's row for what `answer` says of an attempt of `c`.
+fn attempt_record(
+    c: &Claimed,
+    cause: &str,
+    answer: &sender::Answer,
+    request_headers: serde_json::Value,
+    started: i64,
+) -> AttemptRecord {
+    AttemptRecord {
         id: AttemptId::new(),
         delivery_id: c.id,
         account_id: c.account_id,
         event_id: c.event_id,
         endpoint_id: c.endpoint_id,
-        attempt: i64::from(attempts_made),
-        cause: "scheduled".into(),
+        attempt: c.attempts + 1,
+        cause: cause.into(),
         succeeded: answer.succeeded,
         response_status: answer.status.map(i64::from),
         response_headers: answer.headers.clone(),
         response_body: answer.body.clone(),
-        request_headers: logged,
+        request_headers,
         error_class: answer.error_class.map(str::to_string),
         error_message: answer.error_message.clone(),
         latency_ms: answer.latency_ms,
         created_at: started,
-    };
+    }
+}
+
+/// Record an attempt and move its delivery on, through the group-commit writer.
+async fn write_outcome(state: &Outbound, next: NextState, record: AttemptRecord) {
+    let d = &state.delivery.inner;
     let w = Write::Queue(QueueWrite::Outcome {
         owner: d.node_id,
         next,
         record: Box::new(record),
     });
     let _ = d.tx.send(w).await;
-    follow_up(&state, &c, &event, &endpoint, &answer, next, transition, now).await;
 }
 
 fn record_metrics(answer: &sender::Answer, next: NextState) {

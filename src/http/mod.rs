@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod dialogs;
 pub mod error;
 pub mod extract;
+pub mod jq;
 pub mod media;
 mod media_content;
 mod middleware;
@@ -51,6 +52,7 @@ use crate::http::error::ApiError;
         (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "outbound-webhooks", description = "Outbound: the signed events hookline delivers to your endpoints — endpoints, event types, events, attempts, replay"),
+        (name = "jq", description = "Trying the jq expressions that filter and shape deliveries before saving them"),
     ),
     modifiers(&SecurityAddon)
 )]
@@ -78,6 +80,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(whatsapp::router())
         .merge(media::router())
         .merge(outbound_webhooks::router())
+        .merge(jq::router())
 }
 
 /// The OpenAPI document, generated from the code.

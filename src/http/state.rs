@@ -27,6 +27,8 @@ pub struct AppState {
     /// The outbound flow's handle (the same parts as above): what `publish` and the delivery
     /// workers take.
     pub outbound: crate::delivery::Outbound,
+    /// Runs users' jq expressions (`POST /v1/api/jq/test`), bounded, in sandbox processes.
+    pub jq: crate::jq::Sandbox,
     /// Cancelled when the process is shutting down.
     pub shutdown: CancellationToken,
     /// Background tasks, awaited on shutdown.

@@ -244,7 +244,7 @@ impl Store {
     }
 
     /// Latencies (ms) and success flags of an endpoint's attempts since `since`, at most `cap`
-    /// of the newest.
+    /// of the newest. Deliveries its filter declined sent nothing and are left out.
     pub async fn attempt_samples(
         &self,
         endpoint_id: EndpointId,
@@ -254,7 +254,7 @@ impl Store {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, (i64, bool)>(
                 "SELECT latency_ms, succeeded FROM webhook_attempts WHERE endpoint_id = $1 AND created_at >= $2
-                 ORDER BY id DESC LIMIT $3",
+                   AND cause <> 'filtered' ORDER BY id DESC LIMIT $3",
             )
             .bind(endpoint_id).bind(since).bind(cap).fetch_all(pool).await
         })?)

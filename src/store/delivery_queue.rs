@@ -364,8 +364,9 @@ macro_rules! write_queue {
                 }
                 q.execute(&mut **tx).await?;
             }
-            // Only the last outcome per endpoint in the group matters.
-            for r in attempts {
+            // Only the last outcome per endpoint in the group matters. A delivery the endpoint's
+            // filter declined (`cause = 'filtered'`) sent nothing, so says nothing of its health.
+            for r in attempts.into_iter().filter(|r| r.cause != "filtered") {
                 health.insert(r.endpoint_id, r.succeeded);
             }
         }

@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (9, "an update's first answer", include_str!("../../migrations/sqlite/0009_inbox_answer.sql")),
     (10, "no bot_events table", include_str!("../../migrations/sqlite/0010_drop_bot_events.sql")),
     (11, "whatsapp credentials and receipts", include_str!("../../migrations/sqlite/0011_whatsapp.sql")),
+    (12, "endpoint jq filter and transform", include_str!("../../migrations/sqlite/0012_endpoint_jq.sql")),
 ];
 
 #[rustfmt::skip]
@@ -35,6 +36,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (9, "an update's first answer", include_str!("../../migrations/postgres/0009_inbox_answer.sql")),
     (10, "no bot_events table", include_str!("../../migrations/postgres/0010_drop_bot_events.sql")),
     (11, "whatsapp credentials and receipts", include_str!("../../migrations/postgres/0011_whatsapp.sql")),
+    (12, "endpoint jq filter and transform", include_str!("../../migrations/postgres/0012_endpoint_jq.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

@@ -519,6 +519,8 @@ pub(crate) fn test_endpoint(account_id: crate::model::ids::AccountId) -> Endpoin
         previous_secret: None,
         previous_secret_until: None,
         failing_since: None,
+        filter: None,
+        transform: None,
         created_at: now,
         updated_at: now,
     }

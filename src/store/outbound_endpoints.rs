@@ -31,6 +31,12 @@ pub struct EndpointRow {
     pub previous_secret: Option<Vec<u8>>,
     pub previous_secret_until: Option<i64>,
     pub failing_since: Option<i64>,
+    /// jq: deliver only events for which this yields `true` (checked when saved).
+    #[sqlx(rename = "jq_filter")]
+    pub filter: Option<String>,
+    /// jq: the body sent, and headers to add (checked when saved).
+    #[sqlx(rename = "jq_transform")]
+    pub transform: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -65,7 +71,7 @@ pub type StoredHeadersPage = Vec<(EndpointId, i64, BTreeMap<String, StoredHeader
 
 const ENDPOINT_COLUMNS: &str = "id, account_id, url, description, enabled, disabled_reason, disabled_at, event_types, \
      labels, headers, timeout_ms, rate_limit, max_in_flight, retry_schedule, metadata, secret, previous_secret, \
-     previous_secret_until, failing_since, created_at, updated_at";
+     previous_secret_until, failing_since, jq_filter, jq_transform, created_at, updated_at";
 
 /// An event type an account declared. `account_id` is still a plain `Uuid`: the dialog side
 /// (`dialogs::emits`) builds and looks these up with one.
@@ -89,14 +95,15 @@ impl Store {
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, account_id, url, description, enabled, disabled_reason, disabled_at,
                    event_types, labels, headers, timeout_ms, rate_limit, max_in_flight, retry_schedule, metadata,
-                   secret, previous_secret, previous_secret_until, failing_since, created_at, updated_at)
-                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+                   secret, previous_secret, previous_secret_until, failing_since, jq_filter, jq_transform,
+                   created_at, updated_at)
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
             )
             .bind(e.id).bind(e.account_id).bind(&e.url).bind(&e.description).bind(e.enabled)
             .bind(&e.disabled_reason).bind(e.disabled_at).bind(&e.event_types).bind(&e.labels).bind(&e.headers)
             .bind(e.timeout_ms).bind(e.rate_limit).bind(e.max_in_flight).bind(&e.retry_schedule).bind(&e.metadata)
             .bind(&e.secret).bind(&e.previous_secret).bind(e.previous_secret_until).bind(e.failing_since)
-            .bind(e.created_at).bind(e.updated_at)
+            .bind(&e.filter).bind(&e.transform).bind(e.created_at).bind(e.updated_at)
             .execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
@@ -159,13 +166,15 @@ impl Store {
                 "UPDATE webhook_endpoints SET url = $2, description = $3, enabled = $4, disabled_reason = $5,
                    disabled_at = $6, event_types = $7, labels = $8, headers = $9, timeout_ms = $10, rate_limit = $11,
                    max_in_flight = $12, retry_schedule = $13, metadata = $14, secret = $15, previous_secret = $16,
-                   previous_secret_until = $17, failing_since = $18, updated_at = $19
+                   previous_secret_until = $17, failing_since = $18, updated_at = $19, jq_filter = $20,
+                   jq_transform = $21
                  WHERE id = $1",
             )
             .bind(e.id).bind(&e.url).bind(&e.description).bind(e.enabled).bind(&e.disabled_reason)
             .bind(e.disabled_at).bind(&e.event_types).bind(&e.labels).bind(&e.headers).bind(e.timeout_ms)
             .bind(e.rate_limit).bind(e.max_in_flight).bind(&e.retry_schedule).bind(&e.metadata).bind(&e.secret)
             .bind(&e.previous_secret).bind(e.previous_secret_until).bind(e.failing_since).bind(now)
+            .bind(&e.filter).bind(&e.transform)
             .execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             Ok::<bool, StoreError>(n == 1)

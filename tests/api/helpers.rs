@@ -94,6 +94,9 @@ impl TestApp {
         let mut config = Config::for_data_dir(dir.path());
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.sqlite_synchronous = hookline::config::SqliteSync::Normal;
+        // The server runs inside this test binary, which is not hookline: the jq sandbox is
+        // started from the hookline binary Cargo built for these tests.
+        config.jq.exe = Some(env!("CARGO_BIN_EXE_hookline").into());
         if backend == Backend::Postgres {
             let name = std::thread::current().name().unwrap_or("test").to_string();
             let url = postgres_url(&name).await?;
@@ -178,6 +181,12 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.expect("metrics");
+        resp.text().await.expect("metrics text")
     }
 
     /// Create an account (as admin) and an account-scoped key for it: (account id, key).

@@ -15,6 +15,7 @@ mod bots;
 mod completions;
 mod endpoint_headers;
 mod event_schemas;
+mod jq;
 mod key_roles;
 mod media;
 mod media_helpers;

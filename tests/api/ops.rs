@@ -132,6 +132,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/api/webhooks/events/{event_id}/resend"),
     ("get", "/v1/api/webhooks/attempts/{attempt_id}"),
     ("get", "/v1/api/webhooks/jobs/{job_id}"),
+    ("post", "/v1/api/jq/test"),
 ];
 
 #[tokio::test]

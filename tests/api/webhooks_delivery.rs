@@ -338,6 +338,8 @@ crate::webhook_test!(
                 previous_secret: None,
                 previous_secret_until: None,
                 failing_since: None,
+                filter: None,
+                transform: None,
                 created_at: now,
                 updated_at: now,
             };

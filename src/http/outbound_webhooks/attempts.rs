@@ -26,11 +26,13 @@ pub struct AttemptOut {
     pub endpoint_id: EndpointId,
     /// 1 for the first attempt of a delivery.
     pub attempt: i64,
-    /// scheduled, test.
+    /// scheduled, test, or filtered (the endpoint's jq filter declined the event: nothing was
+    /// sent, `error_message` says what the filter yielded, and the delivery is done).
     pub cause: String,
     pub succeeded: bool,
     pub response_status: Option<i64>,
-    /// dns, connect, tls, timeout, status, refused.
+    /// dns, connect, tls, timeout, status, refused; filter or transform when the endpoint's jq
+    /// expression failed (nothing was sent; `error_message` has the reason).
     pub error_class: Option<String>,
     pub error_message: Option<String>,
     pub latency_ms: i64,

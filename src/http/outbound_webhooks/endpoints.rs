@@ -21,6 +21,7 @@ use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery};
+use crate::http::jq::compile_field;
 use crate::model::ids::{AccountId, EndpointId};
 use crate::store::{EndpointRow, now_ms, rfc3339};
 
@@ -64,6 +65,14 @@ pub struct EndpointIn {
     /// `whsec_<base64 of 24–64 bytes>`; generated when absent.
     #[serde(default)]
     pub secret: Option<String>,
+    /// jq, run on `{"id", "type", "timestamp", "data"}`: an event is delivered only when its
+    /// first output is `true`. Checked when saved (422 naming the line and column).
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// jq, run on the same input: its first output is the body sent (signed as sent). An
+    /// object `{"$body": …, "$headers": {name: string}}` sets the body and adds headers.
+    #[serde(default)]
+    pub transform: Option<String>,
 }
 
 /// Every field optional; `null` clears the nullable ones (event_types = all, no rate limit, …).
@@ -98,6 +107,14 @@ pub struct EndpointPatch {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    /// `null` removes the filter.
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>)]
+    pub filter: Option<Option<String>>,
+    /// `null` removes the transform.
+    #[serde(default, deserialize_with = "double")]
+    #[schema(value_type = Option<String>)]
+    pub transform: Option<Option<String>>,
 }
 
 /// Present-and-null (`Some(None)`) differs from absent (`None`).
@@ -130,6 +147,10 @@ pub struct EndpointOut {
     pub metadata: Value,
     /// Since when every attempt has failed (null when the last one succeeded).
     pub failing_since: Option<String>,
+    /// The jq filter (null: every event the subscription matches is delivered).
+    pub filter: Option<String>,
+    /// The jq transform (null: the envelope is delivered as published).
+    pub transform: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -153,6 +174,8 @@ impl From<EndpointRow> for EndpointOut {
             retry_schedule: e.retry_schedule.map(|j| j.0),
             metadata: e.metadata.0,
             failing_since: e.failing_since.map(rfc3339),
+            filter: e.filter,
+            transform: e.transform,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
         }
@@ -199,45 +222,30 @@ pub async fn validate_url(state: &AppState, raw: &str) -> ApiResult<String> {
     Ok(parsed.to_string())
 }
 
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "user-agent",
-    "upgrade",
-    "te",
-    "trailer",
-    "keep-alive",
-    "proxy-authorization",
-];
-
 fn validate_headers(headers: BTreeMap<String, String>) -> ApiResult<BTreeMap<String, String>> {
-    if headers.len() > 20 {
-        return Err(ApiError::field("headers", "at most 20 headers"));
+    if headers.len() > endpoint_headers::MAX_HEADERS {
+        return Err(ApiError::field(
+            "headers",
+            format!("at most {} headers", endpoint_headers::MAX_HEADERS),
+        ));
     }
     let mut out = BTreeMap::new();
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if axum::http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-            return Err(ApiError::field(
-                "headers",
-                format!("`{}` is not a valid header name", name.escape_debug()),
-            ));
-        }
-        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
-            return Err(ApiError::field("headers", format!("`{lower}` is set by hookline")));
-        }
-        if value.len() > 4_096 || axum::http::HeaderValue::from_str(&value).is_err() {
-            return Err(ApiError::field(
-                "headers",
-                format!("the value of `{lower}` is not a valid header value"),
-            ));
-        }
+        let lower = endpoint_headers::check(&name, &value).map_err(|why| ApiError::field("headers", why))?;
         out.insert(lower, value);
     }
     Ok(out)
+}
+
+/// A jq expression, compiled to check it.
+fn validate_jq(field: &str, src: Option<String>) -> ApiResult<Option<String>> {
+    match src {
+        Some(src) => {
+            compile_field(field, &src)?;
+            Ok(Some(src))
+        }
+        None => Ok(None),
+    }
 }
 
 fn validate_types(types: Option<Vec<String>>) -> ApiResult<Option<Vec<String>>> {
@@ -316,7 +324,8 @@ fn validate_metadata(m: Option<Value>) -> ApiResult<Value> {
 
 #[utoipa::path(post, path = "/v1/api/accounts/{account_id}/webhooks/endpoints", tag = "outbound-webhooks", request_body = EndpointIn,
     responses((status = 201, description = "Created; read the signing secret with GET …/secret", body = inline(Envelope<EndpointOut>)),
-              (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope)),
+              (status = 400, description = "Invalid field", body = ErrorEnvelope), (status = 403, description = "Forbidden", body = ErrorEnvelope),
+              (status = 422, description = "A jq `filter` or `transform` does not compile: `details` has its line and column", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn create_endpoint(
     State(state): State<AppState>,
@@ -356,6 +365,8 @@ async fn create_endpoint(
         previous_secret: None,
         previous_secret_until: None,
         failing_since: None,
+        filter: validate_jq("filter", body.filter)?,
+        transform: validate_jq("transform", body.transform)?,
         created_at: now,
         updated_at: now,
     };
@@ -391,7 +402,8 @@ async fn get_endpoint(
 
 #[utoipa::path(patch, path = "/v1/api/webhooks/endpoints/{endpoint_id}", tag = "outbound-webhooks", request_body = EndpointPatch,
     responses((status = 200, description = "Updated", body = inline(Envelope<EndpointOut>)), (status = 400, description = "Invalid field", body = ErrorEnvelope),
-              (status = 404, description = "Not found", body = ErrorEnvelope)),
+              (status = 404, description = "Not found", body = ErrorEnvelope),
+              (status = 422, description = "A jq `filter` or `transform` does not compile: `details` has its line and column", body = ErrorEnvelope)),
     security(("api_key" = [])))]
 async fn update_endpoint(
     State(state): State<AppState>,
@@ -429,6 +441,12 @@ async fn update_endpoint(
     }
     if let Some(m) = patch.metadata {
         e.metadata = Json(validate_metadata(Some(m))?);
+    }
+    if let Some(f) = patch.filter {
+        e.filter = validate_jq("filter", f)?;
+    }
+    if let Some(t) = patch.transform {
+        e.transform = validate_jq("transform", t)?;
     }
     match patch.enabled {
         Some(true) if !e.enabled => {

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{Accepted, load_endpoint, parse_time};
 use crate::delivery::catalogue::platform_type;
-use crate::delivery::worker::{EndpointRt, body_of, signed_headers};
+use crate::delivery::shape::{Shaped, shape};
+use crate::delivery::worker::{EndpointRt, signed_headers};
 use crate::delivery::{filter, sender};
 use crate::http::AppState;
 use crate::http::auth::Auth;
@@ -34,8 +35,24 @@ pub struct TestOut {
     pub response_status: Option<u16>,
     pub response_body: String,
     pub latency_ms: i64,
+    /// Besides the classes of the attempt log: `filtered` (the endpoint's filter declined the
+    /// event; nothing was sent).
     pub error_class: Option<String>,
     pub error_message: Option<String>,
+}
+
+impl TestOut {
+    /// Nothing was sent, for this reason.
+    fn not_sent(class: &str, message: String) -> TestOut {
+        TestOut {
+            succeeded: false,
+            response_status: None,
+            response_body: String::new(),
+            latency_ms: 0,
+            error_class: Some(class.to_string()),
+            error_message: Some(message),
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/v1/api/webhooks/endpoints/{endpoint_id}/test", tag = "outbound-webhooks", request_body = TestIn,
@@ -64,8 +81,13 @@ async fn test_endpoint(
         payload: Some(payload.to_string()),
         created_at: now,
     };
-    let text = body_of(&event);
-    let headers = signed_headers(&endpoint, &event, &text, now);
+    // What the endpoint would get: its filter and transform apply to a test too.
+    let (text, added) = match shape(&state.jq, &endpoint, &event).await {
+        Shaped::Send { body, headers } => (body, headers),
+        Shaped::Filtered(note) => return Ok(ApiOk(TestOut::not_sent("filtered", note))),
+        Shaped::Failed(f) => return Ok(ApiOk(TestOut::not_sent(f.class, f.message))),
+    };
+    let headers = signed_headers(&endpoint, &event, &text, added, now);
     let answer = sender::send(
         state.delivery.client(),
         state.delivery.guard(),
