@@ -83,8 +83,10 @@ impl Application {
             shutdown: shutdown.clone(),
             tasks: tasks.clone(),
         };
+        let sources = crate::sources::Sources::new(outbound.clone());
         let state = AppState {
             store,
+            sources,
             media,
             rate_limits: RateLimiters::new(&config.rate_limits),
             cipher,

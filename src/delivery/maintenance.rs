@@ -12,6 +12,8 @@ pub struct Removed {
     pub attempts: u64,
     /// Finished rows of the chat flow (inbox, sent replies, published bot events).
     pub chat_rows: u64,
+    /// Sources' ingest log rows.
+    pub source_requests: u64,
 }
 
 /// The chat flow's rows are kept at least this long whatever the retention: the inbox is what
@@ -62,8 +64,8 @@ pub async fn update_gauges(state: &Outbound) {
     }
 }
 
-/// Remove events (with their deliveries and attempts) and attempts older than the retention
-/// age, and the chat flow's finished rows older than the retention (but at least
+/// Remove events (with their deliveries and attempts), attempts and sources' ingest log rows
+/// older than the retention age, and the chat flow's finished rows older than the retention (but at least
 /// [`CHAT_ROWS_KEPT_AT_LEAST_MS`]), in small chunks so the writer is never held long. Events
 /// with a pending delivery, replies not yet sent and bot events not yet published stay.
 pub async fn retention_step(state: &Outbound) -> anyhow::Result<Removed> {
@@ -74,10 +76,12 @@ pub async fn retention_step(state: &Outbound) -> anyhow::Result<Removed> {
     loop {
         let (events, attempts) = state.store.remove_older_than(cutoff, 1_000).await?;
         let chat_rows = state.store.remove_chat_rows_older_than(chat_cutoff, 1_000).await?;
+        let source_requests = state.store.remove_ingest_older_than(cutoff, 1_000).await?;
         removed.events += events;
         removed.attempts += attempts;
         removed.chat_rows += chat_rows;
-        if events + attempts + chat_rows == 0 || state.shutdown.is_cancelled() {
+        removed.source_requests += source_requests;
+        if events + attempts + chat_rows + source_requests == 0 || state.shutdown.is_cancelled() {
             break;
         }
         tokio::task::yield_now().await;

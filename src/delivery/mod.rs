@@ -285,22 +285,15 @@ pub async fn publish(
         };
         prepared.push(prepare(state, account_id, ev, &at).await?);
     }
-    let (reply, answer) = oneshot::channel();
-    let write = writer::Write::Publish {
-        batch: PublishBatch {
+    let rows = commit(
+        state,
+        PublishBatch {
             account_id,
             events: prepared,
+            ingest: None,
         },
-        reply,
-    };
-    state
-        .delivery
-        .inner
-        .tx
-        .send(write)
-        .await
-        .map_err(|_| PublishError::Stopped)?;
-    let rows = answer.await.map_err(|_| PublishError::Stopped)??;
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| Published {
@@ -309,6 +302,45 @@ pub async fn publish(
             duplicate: r.duplicate,
         })
         .collect())
+}
+
+/// Durably record a source's request in its ingest log, with the event it became when there is
+/// one, in one transaction of the group commit: the provider is answered only after both are
+/// on disk. The event is checked as [`publish`] checks it; a refused one writes nothing.
+pub async fn publish_ingest(
+    state: &Outbound,
+    account_id: AccountId,
+    event: Option<NewEvent>,
+    row: crate::store::sources::IngestRow,
+) -> Result<Option<Published>, PublishError> {
+    let events = match event {
+        Some(ev) => vec![prepare(state, account_id, ev, &|f: &str| f.to_string()).await?],
+        None => Vec::new(),
+    };
+    let batch = PublishBatch {
+        account_id,
+        events,
+        ingest: Some(Box::new(row)),
+    };
+    Ok(commit(state, batch).await?.into_iter().next().map(|r| Published {
+        id: r.id,
+        event_id: r.event_id,
+        duplicate: r.duplicate,
+    }))
+}
+
+/// Hand a batch to the group-commit writers; its rows once the group committed.
+async fn commit(state: &Outbound, batch: PublishBatch) -> Result<Vec<crate::store::PublishedRow>, PublishError> {
+    let (reply, answer) = oneshot::channel();
+    let write = writer::Write::Publish { batch, reply };
+    state
+        .delivery
+        .inner
+        .tx
+        .send(write)
+        .await
+        .map_err(|_| PublishError::Stopped)?;
+    Ok(answer.await.map_err(|_| PublishError::Stopped)??)
 }
 
 async fn prepare(

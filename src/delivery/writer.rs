@@ -243,6 +243,7 @@ mod tests {
                 payload: "{}".into(),
                 labels: Vec::new(),
             }],
+            ingest: None,
         }
     }
 

@@ -265,3 +265,14 @@ mod tests {
         assert_eq!(status(ProcessError::Inconsistent("no answer")), 500);
     }
 }
+
+impl From<crate::sources::IngestError> for ApiError {
+    fn from(e: crate::sources::IngestError) -> Self {
+        use crate::sources::IngestError;
+        match e {
+            IngestError::Store(e) => ApiError::from(e),
+            IngestError::Publish(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        }
+    }
+}

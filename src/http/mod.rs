@@ -18,6 +18,13 @@ mod ops;
 pub mod outbound_webhooks;
 pub mod scenarios;
 pub mod server;
+mod source_fields;
+mod source_ingest;
+mod source_log;
+mod source_patch;
+mod source_replay;
+mod source_secret;
+pub mod sources;
 mod state;
 pub mod telegram;
 pub mod whatsapp;
@@ -51,6 +58,7 @@ use crate::http::error::ApiError;
         (name = "platform-webhooks", description = "Inbound: the updates a messaging platform (Telegram) posts to hookline, and registering hookline's URL with the platform"),
         (name = "media", description = "Bots' media library: upload, aliases, content with Range"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "sources", description = "Inbound: any provider's webhooks (payments, POS, code hosting) received at a source's ingest URL, verified by its preset, logged and routed as events"),
         (name = "outbound-webhooks", description = "Outbound: the signed events hookline delivers to your endpoints — endpoints, event types, events, attempts, replay"),
         (name = "jq", description = "Trying the jq expressions that filter and shape deliveries before saving them"),
     ),
@@ -81,6 +89,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(outbound_webhooks::router())
         .merge(jq::router())
+        .merge(sources::router())
 }
 
 /// The OpenAPI document, generated from the code.

@@ -29,6 +29,8 @@ pub struct AppState {
     pub outbound: crate::delivery::Outbound,
     /// Runs users' jq expressions (`POST /v1/api/jq/test`), bounded, in sandbox processes.
     pub jq: crate::jq::Sandbox,
+    /// The inbound sources flow (ingest, verification, routing).
+    pub sources: crate::sources::Sources,
     /// Cancelled when the process is shutting down.
     pub shutdown: CancellationToken,
     /// Background tasks, awaited on shutdown.

@@ -90,6 +90,10 @@ ids! {
     AttemptId;
     /// A dialog: `dialogs.id`.
     DialogId;
+    /// An inbound source: `sources.id`.
+    SourceId;
+    /// One request a source received: `source_requests.id`.
+    SourceRequestId;
 }
 
 #[cfg(test)]

@@ -66,7 +66,9 @@ pub struct AttemptFilter {
 pub struct JobRow {
     pub id: Uuid,
     pub account_id: AccountId,
+    /// The nil id for a job of a source.
     pub endpoint_id: EndpointId,
+    pub source_id: Option<crate::model::ids::SourceId>,
     pub kind: String,
     pub status: String,
     pub params: Json<serde_json::Value>,
@@ -175,11 +177,13 @@ impl Store {
     pub async fn create_job(&self, job: &JobRow) -> StoreResult<()> {
         on_db!(&self.db, write pool => {
             sqlx::query(
-                "INSERT INTO webhook_jobs (id, account_id, endpoint_id, kind, status, params, total, done, error, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO webhook_jobs (id, account_id, endpoint_id, kind, status, params, total, done, error, created_at,
+                   updated_at, source_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(job.id).bind(job.account_id).bind(job.endpoint_id).bind(&job.kind).bind(&job.status)
             .bind(&job.params).bind(job.total).bind(job.done).bind(&job.error).bind(job.created_at).bind(job.updated_at)
+            .bind(job.source_id)
             .execute(pool).await.map(|r| r.rows_affected())
         })?;
         Ok(())
@@ -188,7 +192,8 @@ impl Store {
     pub async fn get_job(&self, id: Uuid) -> StoreResult<Option<JobRow>> {
         Ok(on_db!(&self.db, read pool => {
             sqlx::query_as::<_, JobRow>(
-                "SELECT id, account_id, endpoint_id, kind, status, params, total, done, error, created_at, updated_at
+                "SELECT id, account_id, endpoint_id, source_id, kind, status, params, total, done, error, created_at,
+                   updated_at
                  FROM webhook_jobs WHERE id = $1",
             )
             .bind(id).fetch_optional(pool).await

@@ -33,6 +33,9 @@ pub struct EventToWrite {
 pub struct PublishBatch {
     pub account_id: AccountId,
     pub events: Vec<EventToWrite>,
+    /// The source request these events came from, logged in the same transaction (its event
+    /// is the batch's first); alone when the request became no event.
+    pub ingest: Option<Box<super::sources::IngestRow>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +187,36 @@ fn candidates(publishes: &[PublishBatch]) -> (Vec<Candidate<'_>>, Vec<Vec<Slot>>
         })
         .collect();
     (firsts, slots)
+}
+
+/// The group's ingest rows, each with the event it became (resolved by the event writes) and
+/// its final outcome: a request whose event existed already is a duplicate.
+fn ingest_rows<'a>(
+    publishes: &'a [PublishBatch],
+    slots: &[Vec<Slot>],
+    firsts: &[Candidate<'_>],
+) -> Vec<(
+    &'a super::sources::IngestRow,
+    Option<EventId>,
+    super::sources::IngestOutcome,
+)> {
+    use super::sources::IngestOutcome;
+    publishes
+        .iter()
+        .zip(slots)
+        .filter_map(|(batch, slots)| {
+            let row = batch.ingest.as_deref()?;
+            let resolved = slots.first().and_then(|slot| match *slot {
+                Slot::First(i) => firsts[i].resolved.map(|(id, existed)| (id, existed)),
+                Slot::Repeat(i) => firsts[i].resolved.map(|(id, _)| (id, true)),
+            });
+            Some(match resolved {
+                Some((id, true)) => (row, Some(id), IngestOutcome::Duplicate),
+                Some((id, false)) => (row, Some(id), row.outcome),
+                None => (row, None, row.outcome),
+            })
+        })
+        .collect()
 }
 
 /// Insert a group's new events (`$firsts`, in `$order`) and resolve the others to the rows that
@@ -441,6 +474,11 @@ impl Store {
                 &subs,
             );
             pe::insert_deliveries!(tx, style, &deliveries, now);
+
+            let ingest = ingest_rows(publishes, &slots, &firsts);
+            if !ingest.is_empty() {
+                super::sources::insert_ingest!(tx, style, &ingest);
+            }
 
             write_queue!(tx, style, queue, cap, now);
             tx.commit().await?;

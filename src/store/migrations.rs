@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (10, "no bot_events table", include_str!("../../migrations/sqlite/0010_drop_bot_events.sql")),
     (11, "whatsapp credentials and receipts", include_str!("../../migrations/sqlite/0011_whatsapp.sql")),
     (12, "endpoint jq filter and transform", include_str!("../../migrations/sqlite/0012_endpoint_jq.sql")),
+    (13, "inbound sources and their ingest log", include_str!("../../migrations/sqlite/0013_sources.sql")),
 ];
 
 #[rustfmt::skip]
@@ -37,6 +38,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (10, "no bot_events table", include_str!("../../migrations/postgres/0010_drop_bot_events.sql")),
     (11, "whatsapp credentials and receipts", include_str!("../../migrations/postgres/0011_whatsapp.sql")),
     (12, "endpoint jq filter and transform", include_str!("../../migrations/postgres/0012_endpoint_jq.sql")),
+    (13, "inbound sources and their ingest log", include_str!("../../migrations/postgres/0013_sources.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {

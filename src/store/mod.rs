@@ -48,6 +48,7 @@ pub(crate) mod platform_events;
 mod queue_contract_tests;
 mod receipts;
 mod scenarios;
+pub mod sources;
 
 pub use accounts::{Account, ApiKeyRecord, NewKey, Role};
 pub use bots::{Bot, BotPatch};

@@ -35,6 +35,7 @@ async fn publish(store: &Store, account_id: AccountId, ids: &[&str]) {
     let batch = PublishBatch {
         account_id,
         events: ids.iter().map(|id| event(id)).collect(),
+        ingest: None,
     };
     store.write_group(&[batch], &[], now_ms()).await.unwrap();
 }
@@ -127,6 +128,7 @@ async fn contract(store: Store) {
     let batch = |id: &str| PublishBatch {
         account_id: account,
         events: vec![event(id)],
+        ingest: None,
     };
     let rows = store
         .write_group(&[batch("twice"), batch("twice")], &[], now)

@@ -19,7 +19,7 @@ use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiOk, Envelope, ErrorEnvelope, parse_id};
-use crate::model::ids::{EndpointId, EventId};
+use crate::model::ids::{EndpointId, EventId, SourceId};
 use crate::store::{EventBody, JobRow, new_id, now_ms, rfc3339};
 
 #[derive(Deserialize, ToSchema)]
@@ -113,18 +113,36 @@ async fn test_endpoint(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverIn {
-    /// RFC 3339: replay deliveries that failed at or after this time…
+    /// RFC 3339: the range's start — deliveries that failed (recover), or requests received
+    /// (a source's replay), at or after this time…
     pub since: String,
     /// …and before this one (default: now).
     #[serde(default)]
     pub until: Option<String>,
 }
 
+impl RecoverIn {
+    /// The range in ms, `until` defaulting to just after `now`; refused when empty.
+    pub fn range(&self, now: i64) -> ApiResult<(i64, i64)> {
+        let since = parse_time("since", Some(&self.since))?.ok_or_else(|| ApiError::field("since", "is required"))?;
+        let until = parse_time("until", self.until.as_deref())?.unwrap_or(now + 1);
+        if until <= since {
+            return Err(ApiError::field("until", "must be after since"));
+        }
+        Ok((since, until))
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct JobOut {
     pub id: Uuid,
-    #[schema(value_type = Uuid)]
-    pub endpoint_id: EndpointId,
+    /// The endpoint a `recover` job requeues deliveries of.
+    #[schema(value_type = Option<Uuid>)]
+    pub endpoint_id: Option<EndpointId>,
+    /// The source a `source_replay` job routes requests of again.
+    #[schema(value_type = Option<Uuid>)]
+    pub source_id: Option<SourceId>,
+    /// recover or source_replay.
     pub kind: String,
     /// running, completed or failed.
     pub status: String,
@@ -141,7 +159,8 @@ impl From<JobRow> for JobOut {
     fn from(j: JobRow) -> Self {
         JobOut {
             id: j.id,
-            endpoint_id: j.endpoint_id,
+            endpoint_id: Some(j.endpoint_id).filter(|e| !e.into_uuid().is_nil()),
+            source_id: j.source_id,
             kind: j.kind,
             status: j.status,
             params: j.params.0,
@@ -170,15 +189,12 @@ async fn recover_endpoint(
         return Err(ApiError::conflict("the endpoint is disabled; enable it first"));
     }
     let now = now_ms();
-    let since = parse_time("since", Some(&body.since))?.ok_or_else(|| ApiError::field("since", "is required"))?;
-    let until = parse_time("until", body.until.as_deref())?.unwrap_or(now + 1);
-    if until <= since {
-        return Err(ApiError::field("until", "must be after since"));
-    }
+    let (since, until) = body.range(now)?;
     let job = JobRow {
         id: new_id(),
         account_id: e.account_id,
         endpoint_id: e.id,
+        source_id: None,
         kind: "recover".into(),
         status: "running".into(),
         params: Json(json!({ "since": rfc3339(since), "until": rfc3339(until) })),
