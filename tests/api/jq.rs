@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::fake_receiver::{Answer, FakeReceiver};
 use crate::helpers::{TestApp, assert_error};
 use crate::webhooks_delivery::eventually;
-use crate::webhooks_limits::{python_verifies, reference_python};
+use crate::webhooks_limits::python_verifies;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -273,7 +273,7 @@ crate::webhook_test!(
         let ts: i64 = r.header("webhook-timestamp").parse().unwrap();
         let ours = hookline::delivery::signing::WebhookSecret::parse(&secret).unwrap();
         assert!(ours.verify(r.header("webhook-id"), ts, &r.body, r.header("webhook-signature")));
-        let Some(python) = reference_python("a_transform_shapes_the_signed_body_and_adds_headers") else {
+        let Some(python) = crate::python::python("a_transform_shapes_the_signed_body_and_adds_headers") else {
             return;
         };
         let headers = json!({

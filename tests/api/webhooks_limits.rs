@@ -167,7 +167,7 @@ crate::webhook_test!(
 
 // The reference Standard Webhooks library (Python) verifies what hookline sent.
 crate::webhook_test!(reference_library_verifies_signatures, |app: TestApp| async move {
-    let Some(python) = reference_python("reference_library_verifies_signatures") else {
+    let Some(python) = crate::python::python("reference_library_verifies_signatures") else {
         return;
     };
     let rx = FakeReceiver::start(Answer::Status(200)).await;
@@ -215,25 +215,6 @@ crate::webhook_test!(reference_library_verifies_signatures, |app: TestApp| async
     assert_eq!(cases.len(), 3);
     python_verifies(&python, &cases);
 });
-
-/// The python with the reference `standardwebhooks` library (`HOOKLINE_TEST_PYTHON`), or None
-/// with the skip reported (a failure on CI, which must run these tests).
-pub fn reference_python(test: &str) -> Option<String> {
-    match std::env::var("HOOKLINE_TEST_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but HOOKLINE_TEST_PYTHON is not set");
-            }
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED (python): {test} — set HOOKLINE_TEST_PYTHON to a python with standardwebhooks"
-            );
-            None
-        }
-    }
-}
 
 /// Assert that the reference library verifies every case (`{secret, headers, body}`) and
 /// refuses each with its body tampered.

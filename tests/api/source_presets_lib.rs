@@ -7,7 +7,6 @@
 //! Needs `HOOKLINE_TEST_PYTHON`, a python with `.ci/requirements.txt` installed; without it the
 //! test says it skipped, except under `CI=true`, where it fails.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use hookline::sources::verify::{RefusalReason, Request, Scheme, SourceSecret, verify};
@@ -81,22 +80,6 @@ struct Case {
     expect: String,
 }
 
-fn python() -> Option<String> {
-    match std::env::var("HOOKLINE_TEST_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("CI=true but HOOKLINE_TEST_PYTHON is not set");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED (python): providers_libraries_signatures_verify — set HOOKLINE_TEST_PYTHON to a python with .ci/requirements.txt"
-            );
-            None
-        }
-    }
-}
-
 fn signed_cases(python: &str) -> Vec<Case> {
     let out = Command::new(python)
         .args(["-c", SCRIPT, &NOW.to_string()])
@@ -136,7 +119,9 @@ fn verdict(case: &Case, body: &[u8]) -> String {
 
 #[test]
 fn providers_libraries_signatures_verify() {
-    let Some(python) = python() else { return };
+    let Some(python) = crate::python::python("providers_libraries_signatures_verify") else {
+        return;
+    };
     let cases = signed_cases(&python);
     assert_eq!(cases.len(), 12, "every preset's cases");
     for case in &cases {
