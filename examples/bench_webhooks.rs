@@ -6,6 +6,7 @@
 //! cargo run --release --example bench_webhooks -- deliver  [--events 100000]
 //! cargo run --release --example bench_webhooks -- latency  [--rate 2000] [--secs 10]
 //! cargo run --release --example bench_webhooks -- memory   [--events 1000000]
+//! cargo run --release --example bench_webhooks -- ingest   [--clients 64] [--secs 10]   (wrk; a source)
 //! ```
 //! Add `--postgres postgres://…` to run on PostgreSQL (a fresh schema is created), and
 //! `--sync normal` for SQLite's `synchronous=NORMAL` (default FULL).
@@ -25,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "shared/wrk.rs"]
 mod wrk;
+
+#[path = "shared/ingest.rs"]
+mod ingest;
 
 struct Args {
     mode: String,
@@ -414,7 +418,8 @@ async fn main() {
             );
             stop.cancel();
         }
-        other => panic!("unknown mode {other}: publish, batch, deliver, latency or memory"),
+        "ingest" => ingest::run(&a, &http, &rx, backend).await,
+        other => panic!("unknown mode {other}: publish, batch, wrk, echo, deliver, latency, memory or ingest"),
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     if let Some(dir) = DATA_DIR.get() {
