@@ -238,6 +238,12 @@ crate::webhook_test!(
             attempt["error_message"],
             "not sent: the endpoint's filter yielded false"
         );
+        // The receiver answers before the attempt is recorded: wait for the record.
+        let big_id = big["id"].as_str().unwrap();
+        eventually(&app, &format!("/v1/api/webhooks/events/{big_id}"), &key, |b| {
+            b["data"]["deliveries"][0]["status"] == "succeeded"
+        })
+        .await;
         let (_, stats) = app.get(&format!("/v1/api/webhooks/endpoints/{ep}/stats"), &key).await;
         assert_eq!(
             stats["data"]["last_1h"]["attempts"], 1,
