@@ -248,6 +248,17 @@ impl From<anyhow::Error> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl From<crate::sources::IngestError> for ApiError {
+    fn from(e: crate::sources::IngestError) -> Self {
+        use crate::sources::IngestError;
+        match e {
+            IngestError::Store(e) => ApiError::from(e),
+            IngestError::Publish(e) => ApiError::from(e),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,16 +274,5 @@ mod tests {
         // A store conflict inside processing is hookline's fault, not the client's 409.
         assert_eq!(status(StoreError::Conflict("x".into()).into()), 500);
         assert_eq!(status(ProcessError::Inconsistent("no answer")), 500);
-    }
-}
-
-impl From<crate::sources::IngestError> for ApiError {
-    fn from(e: crate::sources::IngestError) -> Self {
-        use crate::sources::IngestError;
-        match e {
-            IngestError::Store(e) => ApiError::from(e),
-            IngestError::Publish(e) => ApiError::from(e),
-            other => ApiError::internal(other),
-        }
     }
 }

@@ -207,7 +207,7 @@ fn ingest_rows<'a>(
         .filter_map(|(batch, slots)| {
             let row = batch.ingest.as_deref()?;
             let resolved = slots.first().and_then(|slot| match *slot {
-                Slot::First(i) => firsts[i].resolved.map(|(id, existed)| (id, existed)),
+                Slot::First(i) => firsts[i].resolved,
                 Slot::Repeat(i) => firsts[i].resolved.map(|(id, _)| (id, true)),
             });
             Some(match resolved {
