@@ -133,6 +133,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/api/webhooks/attempts/{attempt_id}"),
     ("get", "/v1/api/webhooks/jobs/{job_id}"),
     ("post", "/v1/api/jq/test"),
+    ("post", "/v1/api/accounts/{account_id}/sources"),
+    ("get", "/v1/api/accounts/{account_id}/sources"),
+    ("get", "/v1/api/sources/{source_id}"),
+    ("patch", "/v1/api/sources/{source_id}"),
+    ("delete", "/v1/api/sources/{source_id}"),
+    ("get", "/v1/api/sources/{source_id}/secret"),
+    ("post", "/v1/api/sources/{source_id}/secret/rotate"),
+    ("post", "/v1/api/sources/{source_id}/ingest"),
+    ("get", "/v1/api/sources/{source_id}/ingest"),
+    ("get", "/v1/api/sources/{source_id}/requests"),
+    ("get", "/v1/api/sources/{source_id}/requests/{request_id}"),
+    ("post", "/v1/api/sources/{source_id}/requests/{request_id}/replay"),
+    ("post", "/v1/api/sources/{source_id}/replay"),
 ];
 
 #[tokio::test]
