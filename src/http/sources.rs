@@ -15,7 +15,9 @@ use crate::http::AppState;
 use crate::http::accounts::load_account;
 use crate::http::auth::Auth;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery, parse_id};
+use crate::http::extract::{
+    ApiJson, ApiOk, ApiPage, ApiQuery, Created, Envelope, ErrorEnvelope, PageQuery, double_option, parse_id,
+};
 use crate::model::ids::{AccountId, SourceId};
 use crate::secrets::Secret;
 use crate::sources::runtime::{DedupeSpec, default_dedupe};
@@ -56,7 +58,7 @@ pub struct SourceIn {
     pub rate_limit: Option<u32>,
     /// Where a redelivery's duplicate key is: `{"header": "X-GitHub-Delivery"}` or
     /// `{"jq": ".body.id"}`. Absent: the preset's own (e.g. `webhook-id`); null: none.
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DedupeSpec>)]
     pub dedupe: Option<Option<DedupeSpec>>,
     /// jq over `{body, headers, query}` yielding the event type, e.g. `.body.type`.
@@ -74,11 +76,6 @@ pub struct SourceIn {
     /// Put on every event of this source (endpoints can subscribe by label).
     #[serde(default)]
     pub labels: Option<Vec<String>>,
-}
-
-/// Present-and-null (`Some(None)`) differs from absent (`None`).
-fn double<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -102,21 +99,21 @@ pub struct SourcePatch {
     pub allowed_networks: Option<Vec<String>>,
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DedupeSpec>)]
     pub dedupe: Option<Option<DedupeSpec>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub event_type: Option<Option<String>>,
     #[serde(default)]
     pub fallback_type: Option<String>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub filter: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub transform: Option<Option<String>>,
     #[serde(default)]
